@@ -1,0 +1,2 @@
+// Package executor runs tasks on a bounded pool of workers.
+package executor
