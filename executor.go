@@ -1,0 +1,323 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/executor-go/executor/internal/sched"
+)
+
+// DefaultShutdownGrace is how long Main and Run wait for cleanup tasks when
+// Options.ShutdownGrace is zero.
+const DefaultShutdownGrace = 5 * time.Second
+
+// ErrClosed is returned (by Join, wrapped with the task's name) for a task
+// spawned on an executor that has begun to shut down.
+var ErrClosed = errors.New("executor: executor is shut down")
+
+// Options configures an Executor. The zero value is ready to use.
+type Options struct {
+	// Workers is how many tasks may run at once; 0 means
+	// runtime.GOMAXPROCS(0). A task holds a worker while it computes and
+	// gives it up at every wait, so Workers bounds CPU parallelism, not the
+	// number of tasks in flight.
+	Workers int
+
+	// Backend selects the I/O backend: "" (the best available), "uring" or
+	// "portable".
+	Backend string
+
+	// ShutdownGrace is how long Main and Run wait, after the root task has
+	// returned, for tasks spawned with AsCleanup. 0 means
+	// DefaultShutdownGrace.
+	ShutdownGrace time.Duration
+
+	// Logger receives the executor's reports: cleanup tasks that did not
+	// finish in time, recovered panics nobody joined. nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// RecoverPanics decides what a panicking task does. false (the default)
+	// crashes the process, as a panicking goroutine does, after printing the
+	// task's name. true recovers the panic and Join returns it as a
+	// *PanicError.
+	RecoverPanics bool
+}
+
+// Executor runs tasks on a bounded pool of workers. Create one with New, or
+// let Spawn use the default executor.
+type Executor struct {
+	opts  Options
+	sched *sched.Scheduler
+	ctx   context.Context // Context(): bound to e, no task
+
+	closed atomic.Bool
+	live   atomic.Int64  // tasks spawned and not yet ended, plus spawns in progress
+	idle   chan struct{} // closed when live reaches 0 after closed is set
+	once   sync.Once     // closes idle
+
+	cleanupMu sync.Mutex
+	cleanups  map[*cleanupEntry]struct{} // AsCleanup tasks still running
+	cleanupCh chan struct{}              // signalled when a cleanup task ends
+}
+
+type cleanupEntry struct{ name string }
+
+// New returns an executor configured by opts.
+func New(opts Options) (*Executor, error) {
+	if opts.Workers < 0 {
+		return nil, fmt.Errorf("executor: Options.Workers is %d; want 0 (GOMAXPROCS) or more", opts.Workers)
+	}
+	if opts.ShutdownGrace < 0 {
+		return nil, fmt.Errorf("executor: Options.ShutdownGrace is %v; want 0 (the default) or more", opts.ShutdownGrace)
+	}
+	switch opts.Backend {
+	case "", "uring", "portable":
+	default:
+		return nil, fmt.Errorf("executor: unknown Options.Backend %q; want \"\", \"uring\" or \"portable\"", opts.Backend)
+	}
+	if opts.Workers == 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.ShutdownGrace == 0 {
+		opts.ShutdownGrace = DefaultShutdownGrace
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := &Executor{
+		opts:      opts,
+		sched:     sched.New(opts.Workers),
+		idle:      make(chan struct{}),
+		cleanups:  make(map[*cleanupEntry]struct{}),
+		cleanupCh: make(chan struct{}, 1),
+	}
+	e.ctx = &taskContext{parent: context.Background(), e: e}
+	return e, nil
+}
+
+// Workers reports how many tasks may run at once.
+func (e *Executor) Workers() int { return e.sched.Workers() }
+
+// Context returns a context bound to e and to no task. Spawn and the waits
+// use the executor they find in their context, so Spawn(e.Context(), ...)
+// starts a task on e from code that is not itself a task.
+func (e *Executor) Context() context.Context { return e.ctx }
+
+// Shutdown makes e refuse new tasks and waits until every task has ended or
+// ctx is done, whichever comes first; in the second case it returns ctx's
+// error. It never cancels a task: to stop long-running tasks, cancel the
+// tokens they watch before calling Shutdown.
+func (e *Executor) Shutdown(ctx context.Context) error {
+	e.closed.Store(true)
+	if e.live.Load() == 0 {
+		e.once.Do(func() { close(e.idle) })
+	}
+	select {
+	case <-e.idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stats is a snapshot of an executor's counters. Its fields are read one by
+// one while tasks run, so they need not add up exactly.
+type Stats struct {
+	Workers    int   // tasks that may run at once
+	Spawned    int64 // tasks ever started
+	Running    int64 // tasks holding a worker now
+	Runnable   int64 // tasks queued for a worker
+	Waiting    int64 // tasks in a wait (I/O, sleep, join, yield, block), holding no worker
+	Completed  int64 // tasks that ended, panicked ones included
+	Panicked   int64 // tasks that ended in a panic
+	MaxRunning int64 // the most tasks that ever held a worker at once; never above Workers
+}
+
+// Stats returns a snapshot of e's counters.
+func (e *Executor) Stats() Stats {
+	s := e.sched.Stats()
+	return Stats{
+		Workers:    e.sched.Workers(),
+		Spawned:    s.Spawned,
+		Running:    s.Running,
+		Runnable:   s.Runnable,
+		Waiting:    s.Waiting,
+		Completed:  s.Completed,
+		Panicked:   s.Panicked,
+		MaxRunning: s.MaxRunning,
+	}
+}
+
+// enter counts a spawn in; it reports false, counting nothing, once e is
+// shut down.
+func (e *Executor) enter() bool {
+	e.live.Add(1)
+	if e.closed.Load() {
+		e.exit()
+		return false
+	}
+	return true
+}
+
+// exit counts a task out and wakes Shutdown when the last one ends.
+func (e *Executor) exit() {
+	if e.live.Add(-1) == 0 && e.closed.Load() {
+		e.once.Do(func() { close(e.idle) })
+	}
+}
+
+// addCleanup registers a running AsCleanup task.
+func (e *Executor) addCleanup(name string) *cleanupEntry {
+	c := &cleanupEntry{name: name}
+	e.cleanupMu.Lock()
+	e.cleanups[c] = struct{}{}
+	e.cleanupMu.Unlock()
+	return c
+}
+
+func (e *Executor) removeCleanup(c *cleanupEntry) {
+	e.cleanupMu.Lock()
+	delete(e.cleanups, c)
+	e.cleanupMu.Unlock()
+	select {
+	case e.cleanupCh <- struct{}{}:
+	default:
+	}
+}
+
+// waitCleanups waits up to d for every AsCleanup task to end and returns the
+// names of those still running.
+func (e *Executor) waitCleanups(d time.Duration) []string {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		e.cleanupMu.Lock()
+		n := len(e.cleanups)
+		e.cleanupMu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-e.cleanupCh:
+		case <-timer.C:
+			var names []string
+			e.cleanupMu.Lock()
+			for c := range e.cleanups {
+				names = append(names, c.name)
+			}
+			e.cleanupMu.Unlock()
+			slices.Sort(names)
+			return names
+		}
+	}
+}
+
+// The default executor serves contexts that carry none.
+var defaultExecutor struct {
+	mu sync.Mutex
+	e  *Executor
+}
+
+// Default returns the process-wide default executor, creating it on first
+// use with the zero Options (GOMAXPROCS workers). Spawn and the waits use it
+// when their context carries no executor. Main makes its own executor the
+// default for the life of the process.
+func Default() *Executor {
+	defaultExecutor.mu.Lock()
+	defer defaultExecutor.mu.Unlock()
+	if defaultExecutor.e == nil {
+		e, err := New(Options{})
+		if err != nil {
+			panic(err) // the zero Options are always valid
+		}
+		defaultExecutor.e = e
+	}
+	return defaultExecutor.e
+}
+
+func setDefault(e *Executor) {
+	defaultExecutor.mu.Lock()
+	defaultExecutor.e = e
+	defaultExecutor.mu.Unlock()
+}
+
+// taskContext is the context of a task, or of Executor.Context. It carries
+// the parent's values but never its cancellation or deadline: the executor
+// never cancels a task.
+type taskContext struct {
+	parent context.Context
+	e      *Executor
+	t      *sched.Task // nil for Executor.Context
+}
+
+type contextKey struct{}
+
+func (c *taskContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (c *taskContext) Done() <-chan struct{}       { return nil }
+func (c *taskContext) Err() error                  { return nil }
+func (c *taskContext) Value(key any) any {
+	if _, ok := key.(contextKey); ok {
+		return c
+	}
+	return c.parent.Value(key)
+}
+
+func (c *taskContext) String() string {
+	if c.t == nil {
+		return "executor.Context"
+	}
+	return "executor.TaskContext"
+}
+
+// lookup returns the task context in ctx, or nil.
+func lookup(ctx context.Context) *taskContext {
+	if c, ok := ctx.(*taskContext); ok {
+		return c
+	}
+	c, _ := ctx.Value(contextKey{}).(*taskContext)
+	return c
+}
+
+// executorOf returns the executor in ctx, or the default executor.
+func executorOf(ctx context.Context) *Executor {
+	if c := lookup(ctx); c != nil {
+		return c.e
+	}
+	return Default()
+}
+
+// FromContext returns the executor that ctx is bound to (a task's context,
+// or one made by Executor.Context) and reports whether there is one.
+func FromContext(ctx context.Context) (*Executor, bool) {
+	if c := lookup(ctx); c != nil {
+		return c.e, true
+	}
+	return nil, false
+}
+
+// suspend gives up the worker held by the task in ctx before a wait. It
+// returns the task to resume, or nil when there is nothing to give back
+// (ctx belongs to no task, or the task holds no worker because this is not
+// its own goroutine).
+func suspend(ctx context.Context) *sched.Task {
+	c := lookup(ctx)
+	if c == nil || c.t == nil || !c.t.Release() {
+		return nil
+	}
+	return c.t
+}
+
+// resume queues a suspended task for a worker and returns once it has one.
+func resume(t *sched.Task) {
+	if t != nil {
+		t.Acquire()
+	}
+}

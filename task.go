@@ -1,0 +1,221 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// A SpawnOption configures a task started by Spawn.
+type SpawnOption func(*spawnConfig)
+
+type spawnConfig struct {
+	name    string
+	cleanup bool
+	onDone  func(name string, err error) // called as the task ends, before Join returns
+}
+
+// onDone makes the task call fn with its name and error as it ends.
+func onDone(fn func(name string, err error)) SpawnOption {
+	return func(c *spawnConfig) { c.onDone = fn }
+}
+
+// WithName names the task. The name appears in panics, in the errors of a
+// TaskResultBundle and in the log lines about cleanup tasks.
+func WithName(name string) SpawnOption {
+	return func(c *spawnConfig) { c.name = name }
+}
+
+// AsCleanup marks the task as cleanup work: when the root task of Main or Run
+// returns, they wait up to Options.ShutdownGrace for every cleanup task to
+// end (and for no other task). Spawn cleanup tasks from a context bound to
+// the executor that Main or Run created.
+func AsCleanup() SpawnOption {
+	return func(c *spawnConfig) { c.cleanup = true }
+}
+
+// ErrGoexit is the error Join returns for a task that called runtime.Goexit.
+var ErrGoexit = errors.New("executor: task called runtime.Goexit")
+
+// PanicError is the error Join returns for a task that panicked, when the
+// executor recovers panics (Options.RecoverPanics).
+type PanicError struct {
+	Task  string // the task's name, or "" if it has none
+	Value any    // the value passed to panic
+	Stack []byte // the task's stack when it panicked
+}
+
+func (p *PanicError) Error() string {
+	if p.Task == "" {
+		return fmt.Sprintf("task panicked: %v", p.Value)
+	}
+	return fmt.Sprintf("task %q panicked: %v", p.Task, p.Value)
+}
+
+// Unwrap returns the panic value if it is an error, so that errors.Is and
+// errors.As see through a panic(err).
+func (p *PanicError) Unwrap() error {
+	err, _ := p.Value.(error)
+	return err
+}
+
+// JoinHandle is a running task's result. Dropping a handle changes nothing:
+// the task runs to completion either way.
+type JoinHandle[T any] struct {
+	name string
+	done chan struct{}
+	// joined is set by Join when the task ended in a recovered panic. It is
+	// allocated apart from the handle, so that the cleanup reporting a
+	// panic nobody joined can watch it without keeping the handle alive.
+	joined *atomic.Bool
+	val    T
+	err    error
+}
+
+// Spawn starts fn as a task on the executor found in ctx (a task's context,
+// or one from Executor.Context), or on the default executor when ctx carries
+// none. The task runs once it gets a worker; queued tasks get workers in the
+// order they asked for them.
+//
+// The task's context keeps ctx's values but not its cancellation or
+// deadline: the executor never cancels a task, so a task runs to completion
+// even if its handle is dropped or ctx is cancelled. Pass a
+// CancellationToken (or watch one) to stop it cooperatively.
+//
+// A task spawned on an executor that is shutting down does not run: Join
+// returns an error wrapping ErrClosed.
+func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), opts ...SpawnOption) *JoinHandle[T] {
+	var cfg spawnConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := executorOf(ctx)
+	h := &JoinHandle[T]{name: cfg.name, done: make(chan struct{})}
+	if !e.enter() {
+		h.err = taskError(cfg.name, ErrClosed)
+		close(h.done)
+		return h
+	}
+	tc := &taskContext{parent: ctx, e: e, t: e.sched.NewTask()}
+	var cleanup *cleanupEntry
+	if cfg.cleanup {
+		cleanup = e.addCleanup(cfg.name)
+	}
+	go h.run(tc, fn, cleanup, cfg.onDone)
+	return h
+}
+
+// taskError names a task in an error that is not the task's own.
+func taskError(name string, err error) error {
+	if name == "" {
+		return err
+	}
+	return fmt.Errorf("task %q: %w", name, err)
+}
+
+// run is the body of a task's goroutine.
+func (h *JoinHandle[T]) run(tc *taskContext, fn func(context.Context) (T, error), cleanup *cleanupEntry, onDone func(string, error)) {
+	e, t := tc.e, tc.t
+	returned := false
+	defer func() {
+		panicked := false
+		if !returned {
+			r := recover()
+			switch {
+			case r == nil: // runtime.Goexit: let it go on once we are done
+				h.err = ErrGoexit
+			case !e.opts.RecoverPanics:
+				// Crash as a goroutine would. Re-panicking with the same
+				// value from this deferred call keeps the original frames in
+				// the trace ("[recovered, repanicked]").
+				name := h.name
+				if name == "" {
+					name = "(unnamed)"
+				}
+				fmt.Fprintf(os.Stderr, "executor: task %s panicked\n", name)
+				panic(r)
+			default:
+				panicked = true
+				pe := &PanicError{Task: h.name, Value: r, Stack: debug.Stack()}
+				h.err = pe
+				h.joined = new(atomic.Bool)
+				runtime.AddCleanup(h, reportUnjoined, unjoinedPanic{e: e, err: pe, joined: h.joined})
+			}
+		}
+		if onDone != nil {
+			onDone(h.name, h.err)
+		}
+		if cleanup != nil {
+			e.removeCleanup(cleanup)
+		}
+		t.Finish(panicked)
+		close(h.done)
+		e.exit()
+	}()
+	t.Start()
+	h.val, h.err = fn(tc)
+	returned = true
+}
+
+// unjoinedPanic is what reportUnjoined needs once a handle is unreachable.
+type unjoinedPanic struct {
+	e      *Executor
+	err    *PanicError
+	joined *atomic.Bool
+}
+
+// reportUnjoined logs a recovered panic whose handle was dropped without a
+// Join, so that it is not lost silently.
+func reportUnjoined(u unjoinedPanic) {
+	if !u.joined.Load() {
+		u.e.opts.Logger.Error("executor: recovered panic in a task nobody joined",
+			"task", u.err.Task, "panic", fmt.Sprint(u.err.Value), "stack", string(u.err.Stack))
+	}
+}
+
+// Join waits for the task to end and returns its result. ctx bounds the wait
+// only: if ctx is done first, Join returns ctx's error and the task goes on
+// running. A task that calls Join gives up its worker while it waits.
+func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
+	select {
+	case <-h.done:
+	default:
+		t := suspend(ctx)
+		select {
+		case <-h.done:
+			resume(t)
+		case <-ctx.Done():
+			resume(t)
+			var zero T
+			return zero, ctx.Err()
+		}
+	}
+	if h.joined != nil {
+		h.joined.Store(true)
+	}
+	return h.val, h.err
+}
+
+// wait waits for the task to end, whatever ctx does; a task gives up its
+// worker meanwhile.
+func (h *JoinHandle[T]) wait(ctx context.Context) {
+	select {
+	case <-h.done:
+	default:
+		t := suspend(ctx)
+		<-h.done
+		resume(t)
+	}
+}
+
+// Done returns a channel that is closed when the task ends. Select on it
+// from plain goroutines; tasks should prefer Join, which gives up the
+// worker while it waits.
+func (h *JoinHandle[T]) Done() <-chan struct{} { return h.done }
+
+// Name returns the task's name (see WithName).
+func (h *JoinHandle[T]) Name() string { return h.name }
