@@ -1,0 +1,117 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+)
+
+func TestTokenTree(t *testing.T) {
+	root := NewCancellationToken()
+	child := root.Child()
+	grandchild := child.Child()
+	sibling := root.Child()
+
+	child.Cancel()
+	if !child.IsCancelled() || !grandchild.IsCancelled() {
+		t.Fatal("cancelling a token did not cancel its descendants")
+	}
+	if root.IsCancelled() || sibling.IsCancelled() {
+		t.Fatal("cancelling a child cancelled its parent or a sibling")
+	}
+	select {
+	case <-grandchild.Done():
+	default:
+		t.Fatal("a cancelled token's Done is open")
+	}
+	if !errors.Is(grandchild.Err(), context.Canceled) {
+		t.Fatalf("Err = %v", grandchild.Err())
+	}
+
+	errStop := errors.New("stop now")
+	root.CancelWithCause(errStop)
+	if !sibling.IsCancelled() || !errors.Is(context.Cause(sibling), errStop) {
+		t.Fatalf("sibling: cancelled=%v cause=%v; want the root's cause", sibling.IsCancelled(), context.Cause(sibling))
+	}
+	if !errors.Is(context.Cause(child), context.Canceled) {
+		t.Fatalf("an earlier cancellation's cause was overwritten: %v", context.Cause(child))
+	}
+	late := root.Child()
+	if !late.IsCancelled() || !errors.Is(context.Cause(late), errStop) {
+		t.Fatal("a child of a cancelled token does not start cancelled")
+	}
+	root.Cancel() // a second cancel does nothing
+	if !errors.Is(context.Cause(root), errStop) {
+		t.Fatal("a second Cancel replaced the cause")
+	}
+}
+
+// TestTokenWorksAsContext: a token serves every API that takes a context.
+func TestTokenWorksAsContext(t *testing.T) {
+	tok := NewCancellationToken()
+	derived, cancel := context.WithCancel(tok)
+	defer cancel()
+	stopped := make(chan struct{})
+	stop := context.AfterFunc(tok, func() { close(stopped) })
+	defer stop()
+	tok.Cancel()
+	<-derived.Done()
+	<-stopped
+	if _, ok := tok.Deadline(); ok {
+		t.Error("a token has a deadline")
+	}
+}
+
+// TestTokenChildrenAreNotRetained: creating and dropping a million children of
+// a long-lived token keeps memory flat.
+func TestTokenChildrenAreNotRetained(t *testing.T) {
+	n := 1_000_000
+	if testing.Short() {
+		n = 100_000
+	}
+	root := NewCancellationToken()
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC() // the second cycle frees what the first one's cleanups released
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for i := 0; i < n; i++ {
+		c := root.Child()
+		if i%2 == 0 {
+			_ = c.Done() // a child someone waited on
+		}
+	}
+	waitFor(t, func() bool {
+		runtime.GC()
+		root.mu.Lock()
+		defer root.mu.Unlock()
+		return len(root.children) < n/100
+	})
+	after := heap()
+	// A retained child costs hundreds of bytes: a million would be hundreds
+	// of MB. Allow a few MB of noise (the children map's buckets, pools).
+	if after > before+16<<20 {
+		t.Fatalf("heap grew from %d to %d bytes after dropping %d children", before, after, n)
+	}
+	root.Cancel() // still works, with whatever children are left
+}
+
+func TestCancelledChildLeavesParent(t *testing.T) {
+	root := NewCancellationToken()
+	keep := make([]*CancellationToken, 1000)
+	for i := range keep {
+		keep[i] = root.Child()
+		keep[i].Cancel()
+	}
+	root.mu.Lock()
+	n := len(root.children)
+	root.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d cancelled children still registered with their parent", n)
+	}
+	runtime.KeepAlive(keep)
+}
