@@ -84,7 +84,7 @@ func (b *TaskResultBundle) Token() *CancellationToken { return b.tok }
 // Token carrying the task's values: it is cancelled when a member fails.
 func (b *TaskResultBundle) Spawn(name string, fn func(ctx context.Context) error) {
 	h := Spawn(b.ctx, func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, fn(b.tok.childWithValues(ctx))
+		return struct{}{}, fn(b.tok.Bind(ctx))
 	}, WithName(name), onDone(b.fail))
 	b.mu.Lock()
 	b.members = append(b.members, h)

@@ -354,7 +354,7 @@ func TestSleep(t *testing.T) {
 	}
 	tok := NewCancellationToken()
 	h := Spawn(e.Context(), func(ctx context.Context) (error, error) {
-		return Sleep(tok.childWithValues(ctx), time.Hour), nil
+		return Sleep(tok.Bind(ctx), time.Hour), nil
 	})
 	waitFor(t, func() bool { return e.Stats().Waiting == 1 })
 	tok.Cancel()

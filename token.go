@@ -22,7 +22,7 @@ import (
 type CancellationToken struct {
 	ctx    context.Context // done when the token is cancelled; carries the token's values
 	cancel context.CancelCauseFunc
-	values context.Context // the value chain, never cancelled: inherited by children
+	values context.Context // the value chain: inherited by children
 	parent *CancellationToken
 	link   *childLink // this token's entry in parent.children, or nil
 
@@ -44,8 +44,9 @@ func NewCancellationToken() *CancellationToken {
 }
 
 // newToken returns a child of parent (nil for a root) whose Value lookups go
-// to values. values must never be cancelled (Done returns nil), so that the
-// inner context registers nowhere.
+// to values, and which values' cancellation, if any, cancels too. A task's
+// context is never cancelled, so a token bound to one registers nowhere but
+// with its parent token.
 func newToken(parent *CancellationToken, values context.Context) *CancellationToken {
 	t := &CancellationToken{parent: parent, values: values}
 	t.ctx, t.cancel = context.WithCancelCause(values)
@@ -91,10 +92,16 @@ func (t *CancellationToken) Child() *CancellationToken {
 	return newToken(t, t.values)
 }
 
-// childWithValues returns a child of t whose values come from values, a
-// context that is never cancelled (a task's context).
-func (t *CancellationToken) childWithValues(values context.Context) *CancellationToken {
-	return newToken(t, values)
+// Bind returns a child of t that carries ctx's values and is cancelled by
+// t or by ctx, whichever comes first. Inside a task, bind the token to the
+// task's context before a wait, so that the wait both gives up the task's
+// worker (it finds the task in the values) and ends when t is cancelled:
+//
+//	err := executor.Sleep(tok.Bind(ctx), time.Minute)
+//
+// A bare token carries no task, so a task waiting on it keeps its worker.
+func (t *CancellationToken) Bind(ctx context.Context) *CancellationToken {
+	return newToken(t, ctx)
 }
 
 // Cancel cancels t and all its descendants. Their Err returns

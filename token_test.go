@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 )
 
 func TestTokenTree(t *testing.T) {
@@ -114,4 +115,30 @@ func TestCancelledChildLeavesParent(t *testing.T) {
 		t.Fatalf("%d cancelled children still registered with their parent", n)
 	}
 	runtime.KeepAlive(keep)
+}
+
+// TestBind: a token bound to a task's context makes a wait give up the
+// worker and end with the token; a bound token also follows its context.
+func TestBind(t *testing.T) {
+	e := newExecutor(t, Options{Workers: 1})
+	tok := NewCancellationToken()
+	sleeping := make(chan struct{})
+	h := Spawn(e.Context(), func(ctx context.Context) (error, error) {
+		close(sleeping)
+		return Sleep(tok.Bind(ctx), time.Hour), nil
+	})
+	<-sleeping
+	// Runs only if the sleeper gave its worker up.
+	Spawn(e.Context(), func(ctx context.Context) (int, error) { tok.Cancel(); return 0, nil })
+	if err, _ := h.Join(context.Background()); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Sleep on a bound token = %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKeyT("k"), "v"))
+	b := NewCancellationToken().Bind(ctx)
+	if b.Value(ctxKeyT("k")) != "v" || b.Child().Value(ctxKeyT("k")) != "v" {
+		t.Fatal("a bound token lost its context's values")
+	}
+	cancel()
+	<-b.Done()
 }
