@@ -1,0 +1,50 @@
+package executor
+
+import "context"
+
+// Recv receives a value from ch, waiting with the task's worker given up
+// meanwhile, as a bare <-ch in a task would not. ok is false if ch is closed
+// and drained (v is then the zero value). If ctx ends before a value
+// arrives, Recv returns ctx's error. A value that is ready is received at
+// once, even if ctx is done. A nil ch waits for ctx.
+func Recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
+	// Fast path: a value (or the close) is ready, so do not touch the
+	// scheduler at all.
+	select {
+	case v, ok = <-ch:
+		return v, ok, nil
+	default:
+	}
+	t := suspend(ctx)
+	select {
+	case v, ok = <-ch:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	resume(t)
+	return v, ok, err
+}
+
+// Send sends v on ch, waiting with the task's worker given up meanwhile, as
+// a bare ch <- v in a task would not. If ctx ends before a receiver (or
+// buffer room) is there, Send returns ctx's error and v is not sent. A send
+// that can proceed at once does, even if ctx is done. As with ch <- v, Send
+// panics if ch is closed; a nil ch waits for ctx.
+func Send[T any](ctx context.Context, ch chan<- T, v T) error {
+	select {
+	case ch <- v:
+		return nil
+	default:
+	}
+	t := suspend(ctx)
+	// The channel may be closed while we wait, and the send then panics:
+	// take the worker back first, so that a task recovering from the panic
+	// does not run without one.
+	defer resume(t)
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

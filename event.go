@@ -1,0 +1,70 @@
+package executor
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Event is a one-shot signal: it starts unset, Set sets it for good, and
+// every waiter, present or future, then proceeds. A task that waits for it
+// gives up its worker meanwhile. The zero value is an unset Event; an Event
+// must not be copied after first use.
+type Event struct {
+	set atomic.Bool // the fast path of Wait and IsSet
+	mu  sync.Mutex  // guards ch and the setting of set
+	ch  chan struct{}
+}
+
+// Set sets e and wakes every waiter. Setting a set Event does nothing.
+func (e *Event) Set() {
+	if e.set.Load() {
+		return
+	}
+	e.mu.Lock()
+	if !e.set.Load() {
+		e.set.Store(true)
+		if e.ch != nil {
+			close(e.ch)
+		}
+	}
+	e.mu.Unlock()
+}
+
+// IsSet reports whether e has been set.
+func (e *Event) IsSet() bool { return e.set.Load() }
+
+// Wait waits until e is set, with the task's worker given up meanwhile, or
+// until ctx ends, in which case it returns ctx's error. A set Event returns
+// nil at once, even if ctx is done.
+func (e *Event) Wait(ctx context.Context) error {
+	if e.set.Load() {
+		return nil
+	}
+	ch := e.Done()
+	t := suspend(ctx)
+	var err error
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	resume(t)
+	return err
+}
+
+// Done returns a channel that is closed when e is set, for a select in a
+// plain goroutine. Tasks should prefer Wait, which gives up the worker.
+func (e *Event) Done() <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.ch == nil {
+		// One channel for every waiter, made on first demand so that an
+		// Event nobody waits for costs nothing.
+		e.ch = make(chan struct{})
+		if e.set.Load() {
+			close(e.ch)
+		}
+	}
+	return e.ch
+}
