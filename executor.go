@@ -255,7 +255,7 @@ func setDefault(e *Executor) {
 type taskContext struct {
 	parent context.Context
 	e      *Executor
-	t      *sched.Task // nil for Executor.Context
+	t      *sched.Task // nil for Executor.Context; points into the task's record
 }
 
 type contextKey struct{}

@@ -482,3 +482,32 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(100 * time.Microsecond)
 	}
 }
+
+// TestQueuedTasksCostNoGoroutine: tasks waiting for a worker before they
+// ever ran are records in the queue, not parked goroutines, and they run on
+// the goroutines of the tasks that finish before them.
+func TestQueuedTasksCostNoGoroutine(t *testing.T) {
+	e := newExecutor(t, Options{Workers: 1})
+	gate := make(chan struct{})
+	blocker := Spawn(e.Context(), func(ctx context.Context) (int, error) { <-gate; return 0, nil })
+	waitFor(t, func() bool { return e.Stats().Running == 1 })
+	before := runtime.NumGoroutine()
+	const n = 10_000
+	hs := make([]*JoinHandle[int], n)
+	for i := range hs {
+		hs[i] = Spawn(e.Context(), func(ctx context.Context) (int, error) { return i, nil })
+	}
+	if st := e.Stats(); st.Runnable != n {
+		t.Fatalf("Runnable = %d; want %d", st.Runnable, n)
+	}
+	if g := runtime.NumGoroutine(); g > before+10 {
+		t.Fatalf("%d goroutines for %d queued tasks (before: %d)", g, n, before)
+	}
+	close(gate)
+	blocker.Join(context.Background())
+	for i, h := range hs {
+		if v, err := h.Join(context.Background()); v != i || err != nil {
+			t.Fatalf("task %d: %v, %v", i, v, err)
+		}
+	}
+}

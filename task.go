@@ -7,7 +7,10 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
+
+	"github.com/executor-go/executor/internal/sched"
 )
 
 // A SpawnOption configures a task started by Spawn.
@@ -16,6 +19,7 @@ type SpawnOption func(*spawnConfig)
 type spawnConfig struct {
 	name    string
 	cleanup bool
+	entry   *cleanupEntry                // the running cleanup task's registration
 	onDone  func(name string, err error) // called as the task ends, before Join returns
 }
 
@@ -66,14 +70,24 @@ func (p *PanicError) Unwrap() error {
 // JoinHandle is a running task's result. Dropping a handle changes nothing:
 // the task runs to completion either way.
 type JoinHandle[T any] struct {
-	name string
-	done chan struct{}
+	// The handle is the task's whole record, one allocation: its context,
+	// its scheduler entry and its result.
+	ctx   taskContext
+	stask sched.Task
+	name  string
+	fn    func(context.Context) (T, error)
+	cfg   *spawnConfig // options beyond the name, or nil
+
+	mu       sync.Mutex
+	finished bool
+	done     chan struct{} // made on demand: by Done, or by a Join that must wait
 	// joined is set by Join when the task ended in a recovered panic. It is
 	// allocated apart from the handle, so that the cleanup reporting a
 	// panic nobody joined can watch it without keeping the handle alive.
 	joined *atomic.Bool
-	val    T
-	err    error
+
+	val T
+	err error
 }
 
 // Spawn starts fn as a task on the executor found in ctx (a task's context,
@@ -89,23 +103,30 @@ type JoinHandle[T any] struct {
 // A task spawned on an executor that is shutting down does not run: Join
 // returns an error wrapping ErrClosed.
 func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), opts ...SpawnOption) *JoinHandle[T] {
-	var cfg spawnConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
 	e := executorOf(ctx)
-	h := &JoinHandle[T]{name: cfg.name, done: make(chan struct{})}
+	h := &JoinHandle[T]{fn: fn}
+	if len(opts) > 0 {
+		cfg := new(spawnConfig)
+		for _, o := range opts {
+			o(cfg)
+		}
+		h.name = cfg.name
+		if cfg.cleanup || cfg.onDone != nil {
+			h.cfg = cfg
+		}
+	}
 	if !e.enter() {
-		h.err = taskError(cfg.name, ErrClosed)
-		close(h.done)
+		h.err = taskError(h.name, ErrClosed)
+		h.finished = true
 		return h
 	}
-	tc := &taskContext{parent: ctx, e: e, t: e.sched.NewTask()}
-	var cleanup *cleanupEntry
-	if cfg.cleanup {
-		cleanup = e.addCleanup(cfg.name)
+	h.ctx = taskContext{parent: ctx, e: e, t: &h.stask}
+	if h.cfg != nil && h.cfg.cleanup {
+		h.cfg.entry = e.addCleanup(h.name)
 	}
-	go h.run(tc, fn, cleanup, cfg.onDone)
+	if e.sched.Spawn(&h.stask, h) {
+		go sched.Run(&h.stask)
+	}
 	return h
 }
 
@@ -117,16 +138,18 @@ func taskError(name string, err error) error {
 	return fmt.Errorf("task %q: %w", name, err)
 }
 
-// run is the body of a task's goroutine.
-func (h *JoinHandle[T]) run(tc *taskContext, fn func(context.Context) (T, error), cleanup *cleanupEntry, onDone func(string, error)) {
-	e, t := tc.e, tc.t
+// RunTask runs the task's body; it implements sched.Runner. It returns the
+// task, if any, that takes over the worker and runs next on this goroutine.
+func (h *JoinHandle[T]) RunTask() (next *sched.Task) {
+	e, t := h.ctx.e, &h.stask
 	returned := false
 	defer func() {
-		panicked := false
+		panicked, goexit := false, false
 		if !returned {
 			r := recover()
 			switch {
 			case r == nil: // runtime.Goexit: let it go on once we are done
+				goexit = true
 				h.err = ErrGoexit
 			case !e.opts.RecoverPanics:
 				// Crash as a goroutine would. Re-panicking with the same
@@ -146,19 +169,31 @@ func (h *JoinHandle[T]) run(tc *taskContext, fn func(context.Context) (T, error)
 				runtime.AddCleanup(h, reportUnjoined, unjoinedPanic{e: e, err: pe, joined: h.joined})
 			}
 		}
-		if onDone != nil {
-			onDone(h.name, h.err)
+		if c := h.cfg; c != nil {
+			if c.onDone != nil {
+				c.onDone(h.name, h.err)
+			}
+			if c.entry != nil {
+				e.removeCleanup(c.entry)
+			}
 		}
-		if cleanup != nil {
-			e.removeCleanup(cleanup)
+		if goexit {
+			t.Exit(panicked) // this goroutine ends: a task taking over starts anew
+		} else {
+			next = t.Finish(panicked)
 		}
-		t.Finish(panicked)
-		close(h.done)
+		h.fn = nil // let the closure's captures go
+		h.mu.Lock()
+		h.finished = true
+		if h.done != nil {
+			close(h.done)
+		}
+		h.mu.Unlock()
 		e.exit()
 	}()
-	t.Start()
-	h.val, h.err = fn(tc)
+	h.val, h.err = h.fn(&h.ctx)
 	returned = true
+	return nil
 }
 
 // unjoinedPanic is what reportUnjoined needs once a handle is unreachable.
@@ -181,12 +216,10 @@ func reportUnjoined(u unjoinedPanic) {
 // only: if ctx is done first, Join returns ctx's error and the task goes on
 // running. A task that calls Join gives up its worker while it waits.
 func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
-	select {
-	case <-h.done:
-	default:
+	if done := h.waitChan(); done != nil {
 		t := suspend(ctx)
 		select {
-		case <-h.done:
+		case <-done:
 			resume(t)
 		case <-ctx.Done():
 			resume(t)
@@ -203,19 +236,41 @@ func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
 // wait waits for the task to end, whatever ctx does; a task gives up its
 // worker meanwhile.
 func (h *JoinHandle[T]) wait(ctx context.Context) {
-	select {
-	case <-h.done:
-	default:
+	if done := h.waitChan(); done != nil {
 		t := suspend(ctx)
-		<-h.done
+		<-done
 		resume(t)
 	}
+}
+
+// waitChan returns nil if the task has ended, or else the channel that its
+// end closes.
+func (h *JoinHandle[T]) waitChan() chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.finished {
+		return nil
+	}
+	if h.done == nil {
+		h.done = make(chan struct{})
+	}
+	return h.done
 }
 
 // Done returns a channel that is closed when the task ends. Select on it
 // from plain goroutines; tasks should prefer Join, which gives up the
 // worker while it waits.
-func (h *JoinHandle[T]) Done() <-chan struct{} { return h.done }
+func (h *JoinHandle[T]) Done() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done == nil {
+		h.done = make(chan struct{})
+		if h.finished {
+			close(h.done)
+		}
+	}
+	return h.done
+}
 
 // Name returns the task's name (see WithName).
 func (h *JoinHandle[T]) Name() string { return h.name }

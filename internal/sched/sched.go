@@ -6,6 +6,12 @@
 // released permit is handed directly to the task at the head of the queue, so
 // a newcomer never barges past a queued task.
 //
+// A task that has not started yet costs no goroutine: it waits in the queue
+// as a record, and when a permit reaches it, it runs on the goroutine of the
+// task that just finished, or on a new goroutine when the permit came from a
+// task that is going on (a wait). So a burst of spawns on a busy executor
+// parks and wakes no goroutine at all, the way a worker pool would.
+//
 // The package knows nothing of I/O, contexts or results: the executor package
 // builds tasks, waits and join handles on top of it.
 package sched
@@ -19,19 +25,20 @@ import (
 type Scheduler struct {
 	workers int
 
-	mu    sync.Mutex
-	free  int   // permits not held by any task
-	head  *Task // FIFO queue of tasks waiting for a permit
-	tail  *Task
-	queue int // length of the queue
+	mu         sync.Mutex
+	free       int   // permits not held by any task
+	running    int   // permits held
+	maxRunning int   // the most permits ever held at once
+	head, tail *Task // FIFO queue of tasks waiting for a permit
+	queued     int   // length of the queue
 
-	// Counters read by Stats; written under mu or atomically.
-	spawned    atomic.Int64
-	completed  atomic.Int64
-	panicked   atomic.Int64
-	running    atomic.Int64 // permits held
-	waiting    atomic.Int64 // tasks in a wait, holding no permit
-	maxRunning atomic.Int64
+	// Counted apart from mu, each on its own cache line: the spawning
+	// goroutine and the finishing tasks touch them from different cores.
+	_         [64]byte
+	spawned   atomic.Int64
+	_         [56]byte
+	completed atomic.Int64
+	panicked  atomic.Int64
 }
 
 // New returns a scheduler with the given number of permits (at least 1).
@@ -45,19 +52,28 @@ func New(workers int) *Scheduler {
 // Workers reports the number of permits.
 func (s *Scheduler) Workers() int { return s.workers }
 
-// Task is one task's handle on the scheduler. Its methods are called by the
-// task's own goroutine, except where noted.
-type Task struct {
-	s *Scheduler
+// Runner runs a task's body. RunTask is called with the task holding its
+// permit; it must end with Task.Finish and return what Finish returned.
+type Runner interface {
+	RunTask() (next *Task)
+}
 
-	// state is holding, released or finished. Release and Acquire move it
+// Task is one task's handle on the scheduler. Embed it in the task's own
+// record and register it with Scheduler.Spawn. Its methods are called by the
+// task's own goroutine, or by a goroutine waiting with the task's context.
+type Task struct {
+	s      *Scheduler
+	runner Runner
+
+	// state is released, holding or finished. Release and Acquire move it
 	// with compare-and-swaps so that a wait entered by a goroutine other than
 	// the task's own (a context handed to a plain goroutine) can neither give
 	// back a permit twice nor keep one after the task has ended.
 	state atomic.Uint32
 
-	next *Task         // queue link, guarded by s.mu
-	wake chan struct{} // a queued task's hand-off signal; made when it first queues
+	next    *Task         // queue link, guarded by s.mu
+	started bool          // has a goroutine (or is about to); guarded by s.mu
+	wake    chan struct{} // a queued started task's hand-off signal; made when it first queues
 }
 
 // Task states.
@@ -67,27 +83,60 @@ const (
 	finished               // ended; holds no permit and never takes one again
 )
 
-// NewTask registers a new task. The task holds no permit until Acquire.
-func (s *Scheduler) NewTask() *Task {
+// Spawn registers t, whose body r runs once t holds a permit. It reports
+// whether t got a permit at once; then the caller must start t with
+// go Run(t). Otherwise t waits in the queue, with no goroutine, until a
+// permit reaches it.
+func (s *Scheduler) Spawn(t *Task, r Runner) bool {
+	t.s, t.runner = s, r
 	s.spawned.Add(1)
-	return &Task{s: s}
-}
-
-// Start blocks until the task holds a permit. It is the first call on the
-// task's goroutine.
-func (t *Task) Start() {
-	t.s.waiting.Add(1) // Acquire counts the task out of the waiting set
-	t.acquire()
-}
-
-// Finish gives back the task's permit, if it holds one, and counts it out.
-func (t *Task) Finish(panicked bool) {
-	if t.state.Swap(finished) == holding {
-		t.s.release()
+	s.mu.Lock()
+	if s.free > 0 && s.head == nil {
+		s.free--
+		s.grantLocked()
+		t.started = true
+		s.mu.Unlock()
+		t.state.Store(holding)
+		return true
 	}
-	// Otherwise another goroutine entered a wait with the task's context and
-	// holds the released state: its Acquire sees finished and gives the
-	// permit straight back.
+	s.enqueue(t)
+	s.mu.Unlock()
+	return false
+}
+
+// Run runs t, which holds a permit, and then, on the same goroutine, every
+// task that has not started yet and that a finishing task hands its permit
+// to.
+func Run(t *Task) {
+	for t != nil {
+		t = t.runner.RunTask()
+	}
+}
+
+// Finish gives back the task's permit, if it holds one, and counts the task
+// out. If the permit goes to a task that has not started yet, Finish returns
+// that task, for the caller to run on its own goroutine (see Run).
+func (t *Task) Finish(panicked bool) (next *Task) {
+	t.count(panicked)
+	if t.state.Swap(finished) != holding {
+		// Another goroutine entered a wait with the task's context and holds
+		// the released state: its Acquire sees finished and gives the
+		// permit straight back.
+		return nil
+	}
+	return t.s.release(false)
+}
+
+// Exit is Finish for a goroutine that cannot go on (runtime.Goexit): an
+// unstarted task that gets the permit starts on a new goroutine.
+func (t *Task) Exit(panicked bool) {
+	t.count(panicked)
+	if t.state.Swap(finished) == holding {
+		t.s.release(true)
+	}
+}
+
+func (t *Task) count(panicked bool) {
 	if panicked {
 		t.s.panicked.Add(1)
 	}
@@ -102,46 +151,44 @@ func (t *Task) Release() bool {
 	if !t.state.CompareAndSwap(holding, released) {
 		return false
 	}
-	t.s.waiting.Add(1)
-	t.s.release()
+	t.s.release(true)
 	return true
 }
 
 // Acquire blocks until the task holds a permit again. Call it after a wait
 // for which Release returned true.
-func (t *Task) Acquire() { t.acquire() }
-
-func (t *Task) acquire() {
+func (t *Task) Acquire() {
 	s := t.s
 	s.mu.Lock()
 	if s.free > 0 && s.head == nil {
 		s.free--
+		s.grantLocked()
 		s.mu.Unlock()
-		s.granted()
 	} else {
 		if t.wake == nil {
 			t.wake = make(chan struct{}, 1)
 		}
 		s.enqueue(t)
 		s.mu.Unlock()
-		<-t.wake // release handed us its permit and counted it as granted
+		<-t.wake // release handed us its permit
 	}
+	t.took()
+}
+
+// took marks the permit just granted to t as held by it.
+func (t *Task) took() {
 	if !t.state.CompareAndSwap(released, holding) {
 		// The task finished while a foreign goroutine waited with its
 		// context: nobody would ever give this permit back.
-		s.release()
+		t.s.release(true)
 	}
 }
 
-// granted counts one more permit as held.
-func (s *Scheduler) granted() {
-	s.waiting.Add(-1)
-	n := s.running.Add(1)
-	for {
-		m := s.maxRunning.Load()
-		if n <= m || s.maxRunning.CompareAndSwap(m, n) {
-			break
-		}
+// grantLocked counts one more permit as held.
+func (s *Scheduler) grantLocked() {
+	s.running++
+	if s.running > s.maxRunning {
+		s.maxRunning = s.running
 	}
 }
 
@@ -159,37 +206,48 @@ func (t *Task) Yield() bool {
 	}
 	// Hand the permit to the head and queue behind the last waiter, in one
 	// critical section so that nobody slips in between.
-	s.running.Add(-1)
-	s.waiting.Add(1)
-	next := s.dequeue()
+	next, fresh := s.dequeue()
 	if t.wake == nil {
 		t.wake = make(chan struct{}, 1)
 	}
 	s.enqueue(t)
 	s.mu.Unlock()
-	s.granted()
-	next.wake <- struct{}{}
+	next.handOff(fresh, true)
 	<-t.wake
-	if !t.state.CompareAndSwap(released, holding) {
-		s.release() // finished meanwhile; see acquire
-	}
+	t.took()
 	return true
 }
 
 // release returns one permit: to the head of the queue if a task waits,
-// otherwise to the free pool.
-func (s *Scheduler) release() {
-	s.running.Add(-1)
+// otherwise to the free pool. If the head has not started yet, it starts on
+// a new goroutine when launch is set, and is returned otherwise.
+func (s *Scheduler) release(launch bool) *Task {
 	s.mu.Lock()
-	next := s.dequeue()
+	next, fresh := s.dequeue()
 	if next == nil {
+		s.running--
 		s.free++
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	s.mu.Unlock()
-	s.granted()
-	next.wake <- struct{}{}
+	return next.handOff(fresh, launch)
+}
+
+// handOff gives t the permit of a task that just let go of it (running is
+// unchanged: the permit moves). A fresh task, one that has not started,
+// holds it from the start; it is launched on a new goroutine or returned.
+func (t *Task) handOff(fresh, launch bool) *Task {
+	if !fresh {
+		t.wake <- struct{}{}
+		return nil
+	}
+	t.state.Store(holding)
+	if launch {
+		go Run(t)
+		return nil
+	}
+	return t
 }
 
 func (s *Scheduler) enqueue(t *Task) {
@@ -200,47 +258,52 @@ func (s *Scheduler) enqueue(t *Task) {
 		s.tail.next = t
 	}
 	s.tail = t
-	s.queue++
+	s.queued++
 }
 
-func (s *Scheduler) dequeue() *Task {
-	t := s.head
+// dequeue takes the head of the queue, if any, and reports whether it is a
+// fresh task, one that has never run.
+func (s *Scheduler) dequeue() (t *Task, fresh bool) {
+	t = s.head
 	if t == nil {
-		return nil
+		return nil, false
 	}
 	s.head = t.next
 	if s.head == nil {
 		s.tail = nil
 	}
 	t.next = nil
-	s.queue--
-	return t
+	s.queued--
+	fresh = !t.started
+	t.started = true
+	return t, fresh
 }
 
-// Stats is a snapshot of a scheduler's counters. The fields are read one by
-// one while tasks run, so they need not add up exactly.
+// Stats is a snapshot of a scheduler's counters.
 type Stats struct {
 	Spawned    int64 // tasks ever registered
 	Running    int64 // tasks holding a permit now
 	Runnable   int64 // tasks queued for a permit
-	Waiting    int64 // tasks in a wait (I/O, sleep, join, ...), holding no permit
+	Waiting    int64 // tasks in a wait, holding no permit and not queued for one
 	Completed  int64 // tasks that ended, panicked ones included
 	Panicked   int64 // tasks that ended in a panic
 	MaxRunning int64 // the most tasks ever holding a permit at once
 }
 
-// Stats returns a snapshot of the counters.
+// Stats returns a snapshot of the counters. Running, Runnable and
+// MaxRunning are read together; the others are read just after, so while
+// tasks come and go Waiting is approximate (never negative).
 func (s *Scheduler) Stats() Stats {
 	s.mu.Lock()
-	q := int64(s.queue)
-	s.mu.Unlock()
-	return Stats{
-		Spawned:    s.spawned.Load(),
-		Running:    s.running.Load(),
-		Runnable:   q,
-		Waiting:    s.waiting.Load() - q,
-		Completed:  s.completed.Load(),
-		Panicked:   s.panicked.Load(),
-		MaxRunning: s.maxRunning.Load(),
+	st := Stats{
+		Running:    int64(s.running),
+		Runnable:   int64(s.queued),
+		MaxRunning: int64(s.maxRunning),
 	}
+	s.mu.Unlock()
+	st.Completed = s.completed.Load()
+	st.Spawned = s.spawned.Load()
+	st.Panicked = s.panicked.Load()
+	st.Waiting = max(0, st.Spawned-st.Completed-st.Running-st.Runnable)
+	return st
 }
