@@ -25,7 +25,7 @@ func (w *waiter) Poll(ex *cortexm.Executor, id cortexm.TaskID) bool {
 }
 
 // forever is a left count no test exhausts.
-const forever = 1 << 62
+const forever = 1 << 30
 
 func TestAllocsSpawn(t *testing.T) {
 	r := newRig(t, cortexm.MaxSlots, 1)

@@ -1,0 +1,110 @@
+package cortexm
+
+import (
+	"go/ast"
+	"go/importer"
+	"go/parser"
+	"go/token"
+	"go/types"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// The documented memory cost, in bytes, on 32-bit ARM and on 64-bit hosts.
+var sizes = map[string]struct{ node, slot, list uintptr }{
+	"arm":   {16, 56, 12},
+	"amd64": {32, 112, 24},
+}
+
+func TestSizesOnHost(t *testing.T) {
+	got := struct{ node, slot, list uintptr }{unsafe.Sizeof(node{}), unsafe.Sizeof(Slot{}), unsafe.Sizeof(WakerList{})}
+	t.Logf("host: node %d, Slot %d, WakerList %d, Executor %d bytes", got.node, got.slot, got.list, unsafe.Sizeof(Executor{}))
+	if unsafe.Sizeof(uintptr(0)) == 8 && got != sizes["amd64"] {
+		t.Errorf("64-bit sizes %+v, documented %+v", got, sizes["amd64"])
+	}
+}
+
+// TestTinyGoPortAndARMSizes type-checks the package as TinyGo builds it for
+// a Cortex-M (port_tinygo.go included), against stand-ins for TinyGo's
+// device/arm and runtime/interrupt with the same signatures, using the
+// gc compiler's 32-bit ARM layout, and checks the documented sizes.
+func TestTinyGoPortAndARMSizes(t *testing.T) {
+	fset := token.NewFileSet()
+	var files []*ast.File
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	fake := map[string]string{
+		"device/arm":        "package arm\nfunc Asm(asm string)\n",
+		"runtime/interrupt": "package interrupt\ntype State uintptr\nfunc Disable() State\nfunc Restore(State)\n",
+	}
+	std := importer.ForCompiler(fset, "source", nil)
+	imp := importerFunc(func(path string) (*types.Package, error) {
+		src, ok := fake[path]
+		if !ok {
+			return std.Import(path)
+		}
+		f, err := parser.ParseFile(fset, path+".go", src, 0)
+		if err != nil {
+			return nil, err
+		}
+		conf := types.Config{FakeImportC: true, IgnoreFuncBodies: true}
+		return conf.Check(path, fset, []*ast.File{f}, nil)
+	})
+	armSizes := types.SizesFor("gc", "arm")
+	conf := types.Config{Importer: imp, Sizes: armSizes}
+	pkg, err := conf.Check("github.com/executor-go/executor/cortexm", fset, files, nil)
+	if err != nil {
+		t.Fatalf("type-checking for tinygo/cortexm: %v", err)
+	}
+	if pkg.Scope().Lookup("CortexM") == nil {
+		t.Fatal("port_tinygo.go not checked: no CortexM")
+	}
+	size := func(name string) uintptr {
+		return uintptr(armSizes.Sizeof(pkg.Scope().Lookup(name).Type()))
+	}
+	got := struct{ node, slot, list uintptr }{size("node"), size("Slot"), size("WakerList")}
+	t.Logf("arm: node %d, Slot %d, WakerList %d, Executor %d bytes", got.node, got.slot, got.list, size("Executor"))
+	if got != sizes["arm"] {
+		t.Errorf("arm sizes %+v, documented %+v", got, sizes["arm"])
+	}
+}
+
+type importerFunc func(path string) (*types.Package, error)
+
+func (f importerFunc) Import(path string) (*types.Package, error) { return f(path) }
+
+// TestCrossBuildARM builds and vets the package, the simulator and the
+// examples for GOARCH=arm GOARM=7, the 32-bit layout of a Cortex-M.
+func TestCrossBuildARM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross build skipped in -short mode")
+	}
+	gotool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
+	}
+	pkgs := []string{"./...", "../examples/blinky", "../examples/uartecho"}
+	for _, verb := range []string{"build", "vet"} {
+		cmd := exec.Command(gotool, append([]string{verb}, pkgs...)...)
+		cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=arm", "GOARM=7", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOARCH=arm GOARM=7 go %s: %v\n%s", verb, err, out)
+		}
+	}
+}

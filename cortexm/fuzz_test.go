@@ -1,0 +1,325 @@
+package cortexm_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/executor-go/executor/cortexm"
+	"github.com/executor-go/executor/cortexm/sim"
+)
+
+const (
+	fzSlots = 4
+	fzLines = 3
+	fzPool  = 2 * fzSlots // task objects, so a free one always exists
+)
+
+// Plan bits: what a fuzz task does at each poll.
+const (
+	planWaitMask = 0x07 // wait on the lines of these bits, in line order
+	planWake     = 0x08 // Wake itself (yield)
+	planRaise    = 0x10 // OnInterrupt(planLine) from inside the poll
+	planDone     = 0x20 // finish
+	planLineBits = 6    // planLine = plan>>6 % fzLines
+)
+
+// fzTask follows its plan at every poll and checks, around each of its
+// Waits, what the executor did with the registration.
+type fzTask struct {
+	h    *fzHarness
+	plan byte
+	id   cortexm.TaskID
+	live bool
+}
+
+func (k *fzTask) Poll(ex *cortexm.Executor, id cortexm.TaskID) bool {
+	h := k.h
+	if !k.live {
+		h.t.Fatalf("finished task polled (slot %d)", id)
+	}
+	if id != k.id {
+		h.t.Fatalf("task of slot %d polled as %d", k.id, id)
+	}
+	h.polled = append(h.polled, id)
+	// Stale registrations are gone before a poll.
+	if ex.Queued(id) {
+		h.t.Fatalf("task %d polled while still queued", id)
+	}
+	for l := range cortexm.Line(fzLines) {
+		if ex.WaitingOn(id, l) {
+			h.t.Fatalf("task %d polled while still waiting on line %d", id, l)
+		}
+	}
+	waits := 0
+	for l := range cortexm.Line(fzLines) {
+		if k.plan&(1<<l) == 0 {
+			continue
+		}
+		latched := ex.Latched(l)
+		ex.Wait(id, l)
+		switch {
+		case latched:
+			if ex.Latched(l) || ex.WaitingOn(id, l) || !ex.Queued(id) {
+				h.t.Fatalf("task %d: Wait on latched line %d did not consume the latch into a queued poll", id, l)
+			}
+		case waits == cortexm.MaxWaits:
+			if ex.WaitingOn(id, l) || !ex.Queued(id) {
+				h.t.Fatalf("task %d: overflowing Wait on line %d not turned into a queued poll", id, l)
+			}
+		default:
+			if !ex.WaitingOn(id, l) {
+				h.t.Fatalf("task %d: Wait on line %d did not register", id, l)
+			}
+			waits++
+		}
+	}
+	if k.plan&planWake != 0 {
+		ex.Wake(id)
+	}
+	if k.plan&planRaise != 0 && h.raiseBudget > 0 {
+		h.raiseBudget--
+		h.softRaised = true
+		ex.OnInterrupt(cortexm.Line(k.plan>>planLineBits) % fzLines)
+	}
+	if k.plan&planDone != 0 {
+		k.live = false
+		return true
+	}
+	return false
+}
+
+type fzHarness struct {
+	t     *testing.T
+	mcu   *sim.MCU
+	ex    *cortexm.Executor
+	pool  [fzPool]fzTask
+	slot  [fzSlots]*fzTask // the task object in each slot, nil when free
+	st    cortexm.State
+	mask  bool
+	nlive int
+
+	polled      []cortexm.TaskID // polls made by the current op
+	softRaised  bool             // a poll of the current op called OnInterrupt
+	raiseBudget int              // OnInterrupt calls polls may still make in this op
+}
+
+func newFzHarness(t *testing.T) *fzHarness {
+	h := &fzHarness{t: t, mcu: sim.New(fzLines, 0)}
+	h.ex = cortexm.NewExecutor(h.mcu, make([]cortexm.Slot, fzSlots), make([]cortexm.WakerList, fzLines))
+	for l := range cortexm.Line(fzLines) {
+		h.mcu.Handle(l, h.ex.OnInterrupt)
+	}
+	for i := range h.pool {
+		h.pool[i].h = h
+	}
+	return h
+}
+
+// waiters returns the tasks waiting on the given lines, in dispatch order.
+func (h *fzHarness) waiters(lines ...cortexm.Line) []cortexm.TaskID {
+	var ids []cortexm.TaskID
+	for _, l := range lines {
+		ids = append(ids, h.ex.Waiters(l)...)
+	}
+	return ids
+}
+
+// checkWoken checks that every task of want was polled, in order and once
+// each when no poll raised a software interrupt, and that the lines nobody
+// waited on are latched.
+func (h *fzHarness) checkWoken(what string, want []cortexm.TaskID, lines ...cortexm.Line) {
+	if h.softRaised {
+		for _, id := range want {
+			if !slices.Contains(h.polled, id) {
+				h.t.Fatalf("%s: task %d waited and was not polled (polled %v)", what, id, h.polled)
+			}
+		}
+		return
+	}
+	if len(lines) == 1 {
+		if !slices.Equal(h.polled, want) {
+			h.t.Fatalf("%s: polled %v, want %v", what, h.polled, want)
+		}
+		if len(want) == 0 && !h.ex.Latched(lines[0]) {
+			h.t.Fatalf("%s: interrupt with nobody waiting not latched", what)
+		}
+		return
+	}
+	for _, id := range want {
+		if !slices.Contains(h.polled, id) {
+			h.t.Fatalf("%s: task %d waited and was not polled (polled %v)", what, id, h.polled)
+		}
+	}
+}
+
+// op runs one fuzz operation: code selects it, arg parameterises it.
+func (h *fzHarness) op(code, arg byte) {
+	h.polled, h.softRaised, h.raiseBudget = h.polled[:0], false, 3
+	id := cortexm.TaskID(code>>4) % (fzSlots + 2) // sometimes out of range
+	line := cortexm.Line(arg) % (fzLines + 1)     // sometimes out of range
+	switch code % 9 {
+	case 0: // spawn a task with plan arg
+		k := h.freeTask()
+		k.plan = arg
+		got, err := h.ex.Spawn(k)
+		if h.nlive == fzSlots {
+			if !errors.Is(err, cortexm.ErrNoSlot) {
+				h.t.Fatalf("Spawn into a full table: %v", err)
+			}
+			return
+		}
+		if err != nil || h.slot[got] != nil {
+			h.t.Fatalf("Spawn: id %d, err %v", got, err)
+		}
+		k.id, k.live = got, true
+		h.slot[got] = k
+		h.nlive++
+	case 1: // raise a line
+		l := line % fzLines
+		want := h.waiters(l)
+		h.mcu.Raise(l)
+		if !h.mask {
+			h.checkWoken("raise", want, l)
+		} else if len(h.polled) != 0 {
+			h.t.Fatalf("raise while masked polled %v", h.polled)
+		}
+	case 2: // change a task's plan
+		if k := h.slot[id%fzSlots]; k != nil {
+			k.plan = arg
+		}
+	case 3:
+		h.ex.Wait(id, line)
+	case 4:
+		h.ex.Unwait(id, line)
+		if int(id) < fzSlots && line < fzLines && h.ex.WaitingOn(id, line) {
+			h.t.Fatalf("task %d still waits on line %d after Unwait", id, line)
+		}
+	case 5:
+		h.ex.Wake(id)
+	case 6: // poll the queued tasks
+		if h.mask {
+			return
+		}
+		var want []cortexm.TaskID
+		for i := range cortexm.TaskID(fzSlots) {
+			if h.slot[i] != nil && h.ex.Queued(i) {
+				want = append(want, i)
+			}
+		}
+		h.ex.RunReady()
+		h.softRaised = true // order is not checked, only presence
+		h.checkWoken("RunReady", want)
+	case 7: // mask, or unmask and take what is pending
+		if !h.mask {
+			h.st, h.mask = h.mcu.Disable(), true
+			return
+		}
+		var pending []cortexm.Line
+		for l := range cortexm.Line(fzLines) {
+			if h.mcu.Pending(l) {
+				pending = append(pending, l)
+			}
+		}
+		want := h.waiters(pending...)
+		h.mcu.Restore(h.st)
+		h.mask = false
+		h.checkWoken("restore", want, pending...)
+	case 8: // the handler's call, even while masked
+		if line >= fzLines {
+			h.ex.OnInterrupt(line) // ignored
+			return
+		}
+		want := h.waiters(line)
+		h.ex.OnInterrupt(line)
+		h.checkWoken("OnInterrupt", want, line)
+	}
+}
+
+// freeTask returns a task object that no slot holds.
+func (h *fzHarness) freeTask() *fzTask {
+	for i := range h.pool {
+		if !h.pool[i].live {
+			return &h.pool[i]
+		}
+	}
+	panic("no free task object") // fzPool > fzSlots
+}
+
+// sync forgets the task objects that finished during the last op.
+func (h *fzHarness) sync() {
+	for i, k := range h.slot {
+		if k != nil && !k.live {
+			h.slot[i] = nil
+			h.nlive--
+		}
+	}
+	if got := h.ex.Live(); got != h.nlive {
+		h.t.Fatalf("Live %d, want %d", got, h.nlive)
+	}
+	if err := h.ex.CheckInvariants(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// finish unmasks, makes every task finish at its next poll, wakes them all
+// and checks that Run returns with nothing left.
+func (h *fzHarness) finish() {
+	if h.mask {
+		h.mcu.Restore(h.st)
+		h.mask = false
+		h.sync()
+	}
+	for i, k := range h.slot {
+		if k != nil {
+			k.plan = planDone
+			h.ex.Wake(cortexm.TaskID(i))
+		}
+	}
+	h.ex.Run()
+	h.sync()
+	if h.nlive != 0 {
+		h.t.Fatalf("%d tasks left after Run", h.nlive)
+	}
+}
+
+// FuzzExecutor drives random sequences of spawns, waits, removals, wakes,
+// interrupts (masked and unmasked, from handlers and from polls) and
+// checks the executor's invariants after each step: every node's list,
+// prev and next consistent; no task on two lists for one line; a poll
+// starts with no registration; each waiting task polled exactly once, in
+// registration order, per interrupt; latches set and consumed; finished
+// tasks never polled; no wake-up lost.
+func FuzzExecutor(f *testing.F) {
+	const (
+		spawn   = 0
+		raise   = 1
+		plan    = 2
+		wait    = 3
+		unwait  = 4
+		wake    = 5
+		ready   = 6
+		mask    = 7
+		handler = 8
+	)
+	w0, w01, w012 := byte(0x01), byte(0x03), byte(0x07)
+	f.Add([]byte{spawn, w0, spawn, w0, ready, 0, raise, 0, raise, 0})
+	f.Add([]byte{raise, 1, spawn, w01, ready, 0, ready, 0, raise, 1, raise, 0})
+	f.Add([]byte{spawn, w012, ready, 0, ready, 0, raise, 2, raise, 0})
+	f.Add([]byte{spawn, w0, ready, 0, mask, 0, raise, 0, raise, 1, mask, 0})
+	f.Add([]byte{spawn, w0 | planRaise | 1<<planLineBits, spawn, 0x02, ready, 0, raise, 0})
+	f.Add([]byte{spawn, w0 | planRaise, ready, 0, raise, 0, handler, 0})
+	f.Add([]byte{spawn, w01, spawn, w01, spawn, w0, spawn, 0, spawn, w0, ready, 0,
+		unwait, 0, unwait | 1<<4, 1, raise, 0, raise, 1})
+	f.Add([]byte{spawn, w0 | planWake, ready, 0, ready, 0, wake | 1<<4, 0, ready, 0})
+	f.Add([]byte{spawn, w0, ready, 0, plan, planDone, raise, 0, spawn, w0, ready, 0, raise, 0})
+	f.Add([]byte{spawn, 0, wait, 2, wait, 1, wait, 0, raise, 2, wait | 5<<4, 0, handler, 3, unwait | 4<<4, 3})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h := newFzHarness(t)
+		for i := 0; i+1 < len(data); i += 2 {
+			h.op(data[i], data[i+1])
+			h.sync()
+		}
+		h.finish()
+	})
+}
