@@ -17,12 +17,13 @@ import (
 	"github.com/executor-go/executor/cortexm/sim"
 )
 
-const (
-	lineTimer cortexm.Line = 0 // the timer's interrupt line
-	numLines               = 1
+// lineTimer is the timer's interrupt line.
+const lineTimer cortexm.Line = 0
 
-	period  = 1000 // ticks between toggles
-	toggles = 10
+const (
+	numLines = 1
+	period   = 1000 // ticks between toggles
+	toggles  = 10
 )
 
 // The MCU, its peripherals and the executor's storage: static, as they
