@@ -111,14 +111,16 @@
 //
 //	func main() {
 //		ex.Init(cortexm.CortexM{}, slots[:], lists[:])
-//		// The id must be a constant and the handler must not capture
-//		// variables: interrupt.New is resolved at compile time.
-//		interrupt.New(stm32.IRQ_TIM3, func(interrupt.Interrupt) {
-//			stm32.TIM3.SR.ClearBits(stm32.TIM_SR_UIF) // quiet the peripheral
-//			ex.OnInterrupt(lineTimer)
-//		}).Enable()
+//		// interrupt.New is a compiler intrinsic: the id must be a
+//		// constant and the handler a plain function, not a closure.
+//		interrupt.New(stm32.IRQ_TIM3, timerISR).Enable()
 //		ex.Spawn(&blink)
 //		ex.Run()
+//	}
+//
+//	func timerISR(interrupt.Interrupt) {
+//		stm32.TIM3.SR.ClearBits(stm32.TIM_SR_UIF) // quiet the peripheral
+//		ex.OnInterrupt(lineTimer)
 //	}
 //
 // Every other file of the package uses only the standard library's errors
@@ -132,7 +134,7 @@
 //
 //	                   32-bit ARM   64-bit host
 //	waker node               16           32
-//	Slot (task)              56          112   = 8 (Task) + (1 + MaxWaits) nodes
+//	Slot (task)              56          112   Task interface + (1 + MaxWaits) nodes
 //	WakerList (line)         12           24
 //	Executor                 84          144
 //

@@ -25,6 +25,11 @@ type State uintptr
 // waits for has happened (for instance after Wake, or when it waits on two
 // lines and only one fired), so Poll must check its peripheral's state rather
 // than assume why it runs.
+//
+// A Poll that returns false without a Wait is not polled again until
+// something calls Wake for it; meanwhile Run keeps sleeping. The Waits of a
+// Poll that returns true are dropped (a latch such a Wait consumed is
+// spent).
 type Task interface {
 	Poll(ex *Executor, id TaskID) (done bool)
 }
@@ -97,9 +102,9 @@ type Stats struct {
 
 // An Executor runs the tasks of one single-core microcontroller. It never
 // allocates after NewExecutor or Init. Every method may be called from
-// thread mode, from an interrupt handler or from inside a Poll, except Run
-// and RunReady, which belong to thread mode; the Port's mask is the only
-// lock.
+// thread mode, from an interrupt handler or from inside a Poll, except
+// Init, Run and RunReady, which belong to thread mode; the Port's mask is
+// the only lock.
 type Executor struct {
 	port  Port
 	slots []Slot

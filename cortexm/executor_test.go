@@ -421,3 +421,21 @@ func TestInitResetsStorage(t *testing.T) {
 	r.log = nil
 	r.expect()
 }
+
+func TestWaitForTaskStillOnPassList(t *testing.T) {
+	r := newRig(t, 2, 1)
+	var b cortexm.TaskID
+	r.spawn("a", wait(0), then(func(ex *cortexm.Executor, _ cortexm.TaskID) {
+		// b's node is on the pass list: b is about to be polled for
+		// this interrupt, so registering it again changes nothing.
+		ex.Wait(b, 0)
+	}, finish))
+	b = r.spawn("b", wait(0), wait())
+	r.ex.RunReady()
+	r.expect("a", "b")
+	r.mcu.Raise(0)
+	r.expect("a", "b")
+	if got := r.ex.Waiters(0); len(got) != 0 {
+		t.Errorf("waiters %v after the pass, want none", got)
+	}
+}
