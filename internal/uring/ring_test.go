@@ -152,8 +152,10 @@ func TestSetupNopAndClose(t *testing.T) {
 
 func TestSQFull(t *testing.T) {
 	r := newRing(t, 2, nil)
-	if r.NextSQE() == nil || r.NextSQE() == nil {
-		t.Fatal("empty SQ refused an entry")
+	for i := 0; i < 2; i++ {
+		if r.NextSQE() == nil {
+			t.Fatalf("SQ refused entry %d of 2", i)
+		}
 	}
 	if r.SQSpace() != 0 || r.NextSQE() != nil {
 		t.Fatal("full SQ handed out a third entry")

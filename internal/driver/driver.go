@@ -1,0 +1,173 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Driver performs I/O operations on raw file descriptors. Every op method
+// blocks the calling goroutine until the operation has completed; it is
+// safe to call them from many goroutines at once.
+//
+// Errors: a failed operation returns the raw syscall.Errno (the caller
+// adds the path or op name). If ctx is done before the operation starts,
+// it is not started and ctx.Err() is returned. If ctx is done while the
+// operation is in flight, the operation is cancelled and the method
+// returns ctx.Err() — unless the operation completed anyway, in which
+// case its real result is returned (a read that transferred bytes
+// reports them). An operation that creates a file descriptor (Open) and
+// completes after its cancellation has that descriptor closed and
+// returns ctx.Err(). Operations cancelled by CancelFD, Close or Shutdown
+// (not by their ctx) return syscall.ECANCELED, or ErrClosed after
+// Shutdown.
+//
+// Buffers: once a method returns, the kernel never touches the buffer it
+// was given again.
+type Driver interface {
+	// Name returns "uring" or "portable".
+	Name() string
+	// Reason says why this backend was chosen, for example
+	// "forced by EXECUTOR_BACKEND=portable" or
+	// "io_uring_setup: operation not permitted (EPERM)".
+	Reason() string
+
+	// ReadAt reads into p at offset off, or at the file's current
+	// position if off < 0 (read(2) semantics). It makes one read, which
+	// may be short; 0, nil means end of file.
+	ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error)
+	// WriteAt writes p at offset off, or at the current position if
+	// off < 0 (write(2) semantics). It makes one write, which may be
+	// short; the caller loops.
+	WriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error)
+	// Fsync flushes fd to stable storage: fdatasync(2) if datasync,
+	// fsync(2) otherwise.
+	Fsync(ctx context.Context, fd int, datasync bool) error
+	// Open is openat(2) with O_CLOEXEC always added. It returns the new
+	// descriptor.
+	Open(ctx context.Context, dirfd int, path string, flags int, mode uint32) (int, error)
+	// Stat returns the status of fd (statx(2) with AT_EMPTY_PATH on
+	// uring, fstat(2) on portable).
+	Stat(ctx context.Context, fd int) (unix.Stat_t, error)
+
+	// CancelFD cancels every operation in flight on fd and returns when
+	// all of them have completed. Operations started concurrently with
+	// CancelFD may or may not be cancelled; CancelFD returns once fd has
+	// no operation in flight.
+	CancelFD(fd int)
+	// Close is CancelFD followed by close(2).
+	Close(fd int) error
+
+	// Stats returns counters since Open.
+	Stats() Stats
+	// Shutdown cancels the operations still in flight, waits for them to
+	// return, stops the backend's goroutines and releases its resources.
+	// Afterwards every method returns ErrClosed. Shutdown is idempotent.
+	Shutdown() error
+}
+
+// Stats are a driver's counters.
+type Stats struct {
+	Enters    uint64 // io_uring_enter calls (0 on portable)
+	Submitted uint64 // requests the kernel consumed from the SQ, cancels included (0 on portable)
+	Completed uint64 // operations completed, inline ones included
+	Inline    uint64 // operations completed without the ring (RWF_NOWAIT hits; every op on portable)
+	Cancelled uint64 // cancellation requests made (ctx, CancelFD, Shutdown)
+	InFlight  uint64 // operations started and not yet completed
+}
+
+// ErrClosed is returned by a Driver's methods after Shutdown.
+var ErrClosed = errors.New("driver: shut down")
+
+// EnvBackend is the environment variable that Open consults when called
+// with kind "": "uring" or "portable" force that backend.
+const EnvBackend = "EXECUTOR_BACKEND"
+
+// Open returns a driver of the given kind:
+//
+//   - "uring": io_uring, or an error saying why it is unavailable;
+//   - "portable": blocking system calls on the calling goroutine;
+//   - "": the backend named by $EXECUTOR_BACKEND if set, otherwise
+//     io_uring if the kernel allows it and supports every opcode the
+//     driver needs, otherwise portable, with Reason saying why.
+func Open(kind string) (Driver, error) {
+	forced := ""
+	if kind == "" {
+		if env := os.Getenv(EnvBackend); env != "" {
+			kind = env
+			forced = "forced by " + EnvBackend + "=" + env
+		}
+	}
+	switch kind {
+	case "":
+		d, err := newUring(defaultConfig)
+		if err == nil {
+			d.reason = "io_uring available"
+			return d, nil
+		}
+		return newPortable(err.Error()), nil
+	case "uring":
+		d, err := newUring(defaultConfig)
+		if err != nil {
+			return nil, err
+		}
+		d.reason = "requested"
+		if forced != "" {
+			d.reason = forced
+		}
+		return d, nil
+	case "portable":
+		if forced != "" {
+			return newPortable(forced), nil
+		}
+		return newPortable("requested"), nil
+	}
+	if forced != "" {
+		return nil, fmt.Errorf("driver: unknown backend %q in $%s", kind, EnvBackend)
+	}
+	return nil, fmt.Errorf("driver: unknown backend %q (want \"\", \"uring\" or \"portable\")", kind)
+}
+
+// maxRW caps one read or write, like the os package does, so that the
+// length fits the kernel's 32-bit fields and partial transfers stay
+// reasonable.
+const maxRW = 1 << 30
+
+// checkFD rejects descriptors no system call would accept, before any
+// work is queued.
+func checkFD(fd int) error {
+	if fd < 0 || fd > 1<<31-1 {
+		return unix.EBADF
+	}
+	return nil
+}
+
+// statxToStat converts the result of statx(2) to the unix.Stat_t that
+// fstat(2) fills in, so that both backends return the same type. The
+// field types of Stat_t differ between architectures, hence set.
+func statxToStat(sx *unix.Statx_t) unix.Stat_t {
+	var st unix.Stat_t
+	set(&st.Dev, unix.Mkdev(sx.Dev_major, sx.Dev_minor))
+	set(&st.Ino, sx.Ino)
+	set(&st.Nlink, uint64(sx.Nlink))
+	set(&st.Mode, uint64(sx.Mode))
+	set(&st.Uid, uint64(sx.Uid))
+	set(&st.Gid, uint64(sx.Gid))
+	set(&st.Rdev, unix.Mkdev(sx.Rdev_major, sx.Rdev_minor))
+	set(&st.Size, sx.Size)
+	set(&st.Blksize, uint64(sx.Blksize))
+	set(&st.Blocks, sx.Blocks)
+	for _, t := range []struct {
+		dst *unix.Timespec
+		src unix.StatxTimestamp
+	}{{&st.Atim, sx.Atime}, {&st.Mtim, sx.Mtime}, {&st.Ctim, sx.Ctime}} {
+		set(&t.dst.Sec, uint64(t.src.Sec))
+		set(&t.dst.Nsec, uint64(t.src.Nsec))
+	}
+	return st
+}
+
+func set[T ~int32 | ~int64 | ~uint32 | ~uint64](dst *T, v uint64) { *dst = T(v) }

@@ -1,0 +1,704 @@
+package driver
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/executor-go/executor/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+// config tunes the uring backend; tests and benchmarks use other values.
+type config struct {
+	entries uint32 // SQ entries = op records = cancel records; the CQ gets 4×
+	nowait  bool   // try preadv2/pwritev2 with RWF_NOWAIT inline before using the ring
+}
+
+var defaultConfig = config{entries: 256, nowait: true}
+
+// Hooks replaced by tests to simulate a kernel that refuses io_uring or
+// lacks an opcode.
+var (
+	setupRing = uring.Setup
+	probeRing = (*uring.Ring).Probe
+	// submitEnter is the io_uring_enter of the submission path; tests
+	// inject transient and fatal errors through it.
+	submitEnter = (*uring.Ring).Enter
+)
+
+// testHookSubmitted, if set, runs after an op was queued for submission
+// and before its caller starts waiting.
+var testHookSubmitted func()
+
+// requiredOps are the opcodes the uring backend uses.
+var requiredOps = []struct {
+	op   uint8
+	name string
+}{
+	{uring.OpNop, "NOP"},
+	{uring.OpRead, "READ"},
+	{uring.OpWrite, "WRITE"},
+	{uring.OpFsync, "FSYNC"},
+	{uring.OpOpenat, "OPENAT"},
+	{uring.OpStatx, "STATX"},
+	{uring.OpAsyncCancel, "ASYNC_CANCEL"},
+}
+
+// requiredFeatures are the setup features the backend relies on: no lost
+// CQEs, and offset -1 meaning "current position" for READ/WRITE.
+var requiredFeatures = []struct {
+	feat uint32
+	name string
+}{
+	{uring.FeatNoDrop, "IORING_FEAT_NODROP"},
+	{uring.FeatRWCurPos, "IORING_FEAT_RW_CUR_POS"},
+}
+
+// uringDriver is the io_uring backend. Submitting goroutines append SQEs
+// to a backlog under mu; whichever finds no submission in progress
+// becomes the submitter, moves the backlog into the SQ and calls
+// io_uring_enter, repeating while others queued more meanwhile (flat
+// combining: under load one enter carries many requests). A dedicated
+// completion goroutine, locked to its thread, waits for CQEs and wakes
+// each op's goroutine through the op record's channel.
+type uringDriver struct {
+	reason string
+	cfg    config
+	ring   *uring.Ring
+	slab   *slab
+
+	mu         sync.Mutex
+	backlog    []uring.SQE // queued, not yet in the SQ
+	submitting bool        // a goroutine is moving the backlog to the kernel
+	closed     bool        // Shutdown began: no new ops
+	fds        map[int32]*fdState
+	inflight   int           // ops counted in fds
+	idle       chan struct{} // closed when inflight drops to 0, if Shutdown waits
+	failed     []uint64      // scratch for user_data of requests failed on enter errors
+
+	reaperDone chan struct{}
+	stopping   chan struct{} // closed when Shutdown begins
+	shutOnce   sync.Once
+	shutErr    error
+	isClosed   atomic.Bool
+
+	enters, submitted, completed, inline, cancelled, stale atomic.Uint64
+	// maxPending is the high-water mark of requests whose CQE was not
+	// yet reaped; it never exceeds the CQ size (invariant 6, tested).
+	pending, maxPending atomic.Int64
+
+	reaperTid atomic.Int32 // for tests that signal the completion thread
+}
+
+// fdState counts the ops in flight on one descriptor, for CancelFD.
+type fdState struct {
+	n    int
+	seq  uint64        // ops ever started on the fd while this state existed
+	idle chan struct{} // closed when n drops to 0, if CancelFD waits
+}
+
+func newUring(cfg config) (*uringDriver, error) {
+	if cfg.entries == 0 || cfg.entries&(cfg.entries-1) != 0 {
+		return nil, fmt.Errorf("driver: ring entries %d not a power of two", cfg.entries)
+	}
+	params := uring.Params{
+		Flags:     uring.SetupCQSize | uring.SetupSubmitAll | uring.SetupClamp,
+		CQEntries: 4 * cfg.entries,
+	}
+	ring, err := setupRing(cfg.entries, &params)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*uringDriver, error) {
+		ring.Close()
+		return nil, err
+	}
+	for _, f := range requiredFeatures {
+		if ring.Features()&f.feat == 0 {
+			return fail(fmt.Errorf("io_uring lacks %s", f.name))
+		}
+	}
+	probe, err := probeRing(ring)
+	if err != nil {
+		return fail(fmt.Errorf("io_uring probe: %w", err))
+	}
+	for _, op := range requiredOps {
+		if !probe.Supported(op.op) {
+			return fail(fmt.Errorf("io_uring lacks IORING_OP_%s", op.name))
+		}
+	}
+	n := ring.SQEntries()
+	if ring.CQEntries() < 3*n {
+		// Each op record and each cancel record has at most one CQE
+		// outstanding, plus the stop NOP: 2n+1 ≤ 3n.
+		return fail(fmt.Errorf("io_uring CQ of %d entries too small for %d SQ entries", ring.CQEntries(), n))
+	}
+	d := &uringDriver{
+		cfg:        cfg,
+		ring:       ring,
+		slab:       newSlab(n, n),
+		fds:        make(map[int32]*fdState),
+		backlog:    make([]uring.SQE, 0, 2*n+1),
+		reaperDone: make(chan struct{}),
+		stopping:   make(chan struct{}),
+	}
+	started := make(chan struct{})
+	go d.reap(started)
+	<-started
+	return d, nil
+}
+
+func (d *uringDriver) Name() string   { return "uring" }
+func (d *uringDriver) Reason() string { return d.reason }
+
+func (d *uringDriver) Stats() Stats {
+	d.mu.Lock()
+	inflight := d.inflight
+	d.mu.Unlock()
+	return Stats{
+		Enters:    d.enters.Load(),
+		Submitted: d.submitted.Load(),
+		Completed: d.completed.Load(),
+		Inline:    d.inline.Load(),
+		Cancelled: d.cancelled.Load(),
+		InFlight:  uint64(inflight),
+	}
+}
+
+// acquire takes a free op record, waiting while all are in flight (this
+// bounds in-flight requests by what the CQ can hold). It gives up if ctx
+// is done first.
+func (d *uringDriver) acquire(ctx context.Context) (*op, uint32, error) {
+	if d.isClosed.Load() {
+		return nil, 0, ErrClosed
+	}
+	select {
+	case idx := <-d.slab.freeOps:
+		return &d.slab.ops[idx], idx, nil
+	default:
+	}
+	select {
+	case idx := <-d.slab.freeOps:
+		return &d.slab.ops[idx], idx, nil
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+}
+
+// run submits sqe, the request of record idx, on behalf of descriptor fd
+// and waits for its completion, cancelling it if ctx is done first. It
+// returns the CQE result and whether the op was cancelled through ctx.
+// The record stays owned by the caller, which releases it.
+func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE) (res int32, ctxDone bool, err error) {
+	select {
+	case <-ctx.Done():
+		return 0, true, ctx.Err()
+	default:
+	}
+	o.fd = fd
+	sqe.UserData = d.slab.ud(idx)
+	o.state.Store(stateWait)
+
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return 0, false, ErrClosed
+	}
+	st := d.fds[fd]
+	if st == nil {
+		st = &fdState{}
+		d.fds[fd] = st
+	}
+	st.n++
+	st.seq++
+	d.inflight++
+	d.submitLocked(sqe)
+
+	if testHookSubmitted != nil {
+		testHookSubmitted()
+	}
+
+	// ctx is checked before waiting so that a ctx that is already done
+	// always takes the cancel path, whatever the select below would pick.
+	select {
+	case <-ctx.Done():
+		ctxDone = true
+	default:
+		select {
+		case <-o.done:
+		case <-ctx.Done():
+			ctxDone = true
+		}
+	}
+	if ctxDone {
+		d.cancelOp(d.slab.ud(idx))
+		<-o.done
+	}
+
+	d.mu.Lock()
+	st.n--
+	if st.n == 0 {
+		delete(d.fds, fd)
+		if st.idle != nil {
+			close(st.idle)
+		}
+	}
+	d.inflight--
+	if d.inflight == 0 && d.idle != nil {
+		close(d.idle)
+		d.idle = nil
+	}
+	d.mu.Unlock()
+	return o.res, ctxDone, nil
+}
+
+// submitLocked queues sqe (copied) for the kernel. It is called with mu
+// held and returns with mu released. If no other goroutine is submitting,
+// the caller becomes the submitter and enters the kernel until the
+// backlog is empty.
+func (d *uringDriver) submitLocked(sqe *uring.SQE) {
+	d.backlog = append(d.backlog, *sqe)
+	if d.submitting {
+		d.mu.Unlock()
+		return
+	}
+	d.submitting = true
+	backoff := time.Duration(0)
+	for {
+		moved := 0
+		for moved < len(d.backlog) {
+			s := d.ring.NextSQE()
+			if s == nil {
+				break
+			}
+			*s = d.backlog[moved]
+			moved++
+		}
+		n := copy(d.backlog, d.backlog[moved:])
+		d.backlog = d.backlog[:n]
+		toSubmit := d.ring.Flush()
+		if toSubmit == 0 {
+			d.submitting = false
+			d.mu.Unlock()
+			return
+		}
+		d.mu.Unlock()
+
+		consumed, err := submitEnter(d.ring, toSubmit, 0, 0)
+		d.enters.Add(1)
+		if consumed > 0 {
+			d.submitted.Add(uint64(consumed))
+			d.addPending(int64(consumed))
+			backoff = 0
+		}
+
+		d.mu.Lock()
+		switch {
+		case err == nil && consumed > 0:
+		case err == nil, err == syscall.EAGAIN, err == syscall.EBUSY, err == syscall.ENOMEM:
+			// The kernel is short of memory or of CQ room (which the
+			// record bound should prevent): leave the requests queued and
+			// retry shortly. A full queue never drops a request.
+			d.mu.Unlock()
+			if backoff < time.Millisecond {
+				backoff += 50 * time.Microsecond
+			}
+			time.Sleep(backoff)
+			d.mu.Lock()
+		default:
+			// Unrecoverable (a driver bug such as EINVAL or EFAULT):
+			// fail every queued request with the errno rather than spin.
+			d.failed = d.ring.Unflush(d.failed[:0])
+			for i := range d.backlog {
+				d.failed = append(d.failed, d.backlog[i].UserData)
+			}
+			d.backlog = d.backlog[:0]
+			errno, _ := err.(syscall.Errno)
+			if errno == 0 {
+				errno = syscall.EIO
+			}
+			for _, ud := range d.failed {
+				d.addPending(1)
+				d.complete(ud, -int32(errno), 0)
+			}
+		}
+	}
+}
+
+func (d *uringDriver) addPending(n int64) {
+	p := d.pending.Add(n)
+	for {
+		m := d.maxPending.Load()
+		if p <= m || d.maxPending.CompareAndSwap(m, p) {
+			return
+		}
+	}
+}
+
+// cancelOp asks the kernel to cancel the request with user_data target.
+// The cancel request is fire-and-forget: its record is released by the
+// completion thread. The caller then waits for the target's own CQE.
+// It never waits for long for a cancel record: there are as many as op
+// records and an op is cancelled through its ctx at most once.
+func (d *uringDriver) cancelOp(target uint64) {
+	d.submitCancel(<-d.slab.freeCncls, target, 0, 0, stateAuto)
+}
+
+// cancelWait submits a cancel request with the given fd and flags and
+// waits for its CQE. If stoppable, it gives up (returning false) when
+// Shutdown begins while it waits for a cancel record, as Shutdown cancels
+// everything itself.
+func (d *uringDriver) cancelWait(fd int, flags uint32, stoppable bool) bool {
+	var idx uint32
+	if stoppable {
+		select {
+		case idx = <-d.slab.freeCncls:
+		case <-d.stopping:
+			return false
+		}
+	} else {
+		idx = <-d.slab.freeCncls
+	}
+	d.submitCancel(idx, 0, fd, flags, stateWait)
+	<-d.slab.ops[idx].done
+	d.slab.release(idx)
+	return true
+}
+
+// submitCancel queues an IORING_OP_ASYNC_CANCEL in cancel record idx.
+func (d *uringDriver) submitCancel(idx uint32, target uint64, fd int, flags uint32, state uint32) {
+	c := &d.slab.ops[idx]
+	var sqe uring.SQE
+	sqe.PrepCancel(target, fd, flags)
+	sqe.UserData = d.slab.ud(idx)
+	c.state.Store(state)
+	d.cancelled.Add(1)
+	d.mu.Lock()
+	d.submitLocked(&sqe)
+}
+
+// reap is the completion thread.
+func (d *uringDriver) reap(started chan<- struct{}) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	defer close(d.reaperDone)
+	d.reaperTid.Store(int32(unix.Gettid()))
+	close(started)
+	for {
+		n := 0
+		stop := false
+		for cqe := d.ring.PeekCQE(); cqe != nil; cqe = d.ring.PeekCQE() {
+			ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
+			d.ring.CQAdvance(1)
+			n++
+			if ud == udStop {
+				d.pending.Add(-1)
+				stop = true
+				continue
+			}
+			d.complete(ud, res, flags)
+		}
+		if stop {
+			return
+		}
+		if d.ring.SQFlags()&uring.SQCQOverflow != 0 {
+			// FEAT_NODROP kept CQEs the CQ had no room for; move them in.
+			d.ring.FlushOverflow()
+			d.enters.Add(1)
+			continue
+		}
+		if n == 0 {
+			d.ring.Enter(0, 1, uring.EnterGetEvents)
+			d.enters.Add(1)
+		}
+	}
+}
+
+// complete delivers one CQE to its record.
+func (d *uringDriver) complete(ud uint64, res int32, flags uint32) {
+	d.pending.Add(-1)
+	o := d.slab.lookup(ud)
+	if o == nil {
+		d.stale.Add(1)
+		return
+	}
+	d.completed.Add(1)
+	switch o.state.Swap(stateIdle) {
+	case stateAuto:
+		idx, _ := splitUserData(ud)
+		d.slab.release(idx)
+	case stateWait:
+		o.res, o.flags = res, flags
+		o.done <- struct{}{} // buffered: never blocks
+	default:
+		// A second CQE for a one-shot request: ignore it.
+		d.stale.Add(1)
+	}
+}
+
+// result turns a CQE result into the op methods' (n, error) convention.
+func result(res int32, ctxDone bool, ctx context.Context, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	if res >= 0 {
+		return int(res), nil
+	}
+	errno := syscall.Errno(-res)
+	if ctxDone && (errno == syscall.ECANCELED || errno == syscall.EINTR) {
+		return 0, ctx.Err()
+	}
+	return 0, errno
+}
+
+func (d *uringDriver) finish(res int32, ctxDone bool, ctx context.Context, err error) (int, error) {
+	n, err := result(res, ctxDone, ctx, err)
+	if err == syscall.ECANCELED && d.isClosed.Load() {
+		err = ErrClosed
+	}
+	return n, err
+}
+
+// nowait tries a read or write with RWF_NOWAIT: data in the page cache is
+// copied inline at the cost of one system call, without a ring round trip
+// and completion-thread wake-up. ok is false if the kernel would block
+// (EAGAIN) or does not support RWF_NOWAIT for this file.
+func (d *uringDriver) nowait(fd int, p []byte, off int64, write bool) (n int, err error, ok bool) {
+	if !d.cfg.nowait {
+		return 0, nil, false
+	}
+	iov := unix.Iovec{Base: &p[0]}
+	iov.SetLen(len(p))
+	trap := uintptr(unix.SYS_PREADV2)
+	if write {
+		trap = unix.SYS_PWRITEV2
+	}
+	for {
+		r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
+			uintptr(off), uintptr(uint64(off)>>32>>32), unix.RWF_NOWAIT)
+		runtime.KeepAlive(p)
+		switch errno {
+		case 0:
+			if r == 0 && len(p) > 0 && !write {
+				// A zero-byte NOWAIT read is end of file only if the
+				// kernel did not give up early; preadv2 reports EAGAIN
+				// for that, so 0 is a real EOF.
+				return 0, nil, true
+			}
+			return int(r), nil, true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN, syscall.EOPNOTSUPP, syscall.EINVAL:
+			return 0, nil, false
+		default:
+			return 0, errno, true
+		}
+	}
+}
+
+func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, off int64) (int, error) {
+	if err := checkFD(fd); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if d.isClosed.Load() {
+		return 0, ErrClosed
+	}
+	if len(p) > maxRW {
+		p = p[:maxRW]
+	}
+	if n, err, ok := d.nowait(fd, p, off, opcode == uring.OpWrite); ok {
+		d.inline.Add(1)
+		d.completed.Add(1)
+		return n, err
+	}
+	o, idx, err := d.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer d.slab.release(idx)
+	o.pin.Pin(&p[0])
+	defer o.pin.Unpin()
+	var sqe uring.SQE
+	sqe.PrepRW(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off))
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	return d.finish(res, ctxDone, ctx, err)
+}
+
+func (d *uringDriver) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return d.rw(ctx, uring.OpRead, fd, p, off)
+}
+
+func (d *uringDriver) WriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return d.rw(ctx, uring.OpWrite, fd, p, off)
+}
+
+func (d *uringDriver) Fsync(ctx context.Context, fd int, datasync bool) error {
+	if err := checkFD(fd); err != nil {
+		return err
+	}
+	o, idx, err := d.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.slab.release(idx)
+	var flags uint32
+	if datasync {
+		flags = uring.FsyncDatasync
+	}
+	var sqe uring.SQE
+	sqe.PrepFsync(fd, flags)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	_, err = d.finish(res, ctxDone, ctx, err)
+	return err
+}
+
+func (d *uringDriver) Open(ctx context.Context, dirfd int, path string, flags int, mode uint32) (int, error) {
+	if err := checkPath(path); err != nil {
+		return -1, err
+	}
+	o, idx, err := d.acquire(ctx)
+	if err != nil {
+		return -1, err
+	}
+	defer d.slab.release(idx)
+	o.path = append(append(o.path[:0], path...), 0)
+	o.pin.Pin(&o.path[0])
+	defer o.pin.Unpin()
+	var sqe uring.SQE
+	sqe.PrepOpenat(dirfd, &o.path[0], flags|unix.O_CLOEXEC, mode)
+	// Opens are counted against no descriptor: CancelFD(dirfd) must not
+	// wait for them.
+	res, ctxDone, err := d.run(ctx, o, idx, -1, &sqe)
+	if err == nil && ctxDone && res >= 0 {
+		// Completed after its cancellation: nobody will own the fd.
+		unix.Close(int(res))
+		return -1, ctx.Err()
+	}
+	fd, err := d.finish(res, ctxDone, ctx, err)
+	if err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+func (d *uringDriver) Stat(ctx context.Context, fd int) (unix.Stat_t, error) {
+	if err := checkFD(fd); err != nil {
+		return unix.Stat_t{}, err
+	}
+	o, idx, err := d.acquire(ctx)
+	if err != nil {
+		return unix.Stat_t{}, err
+	}
+	defer d.slab.release(idx)
+	o.path = append(o.path[:0], 0)
+	o.pin.Pin(&o.path[0])
+	o.pin.Pin(&o.statx)
+	defer o.pin.Unpin()
+	var sqe uring.SQE
+	sqe.PrepStatx(fd, &o.path[0], unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, unsafe.Pointer(&o.statx))
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	if _, err := d.finish(res, ctxDone, ctx, err); err != nil {
+		return unix.Stat_t{}, err
+	}
+	return statxToStat(&o.statx), nil
+}
+
+func (d *uringDriver) CancelFD(fd int) {
+	if checkFD(fd) != nil {
+		return
+	}
+	key := int32(fd)
+	for {
+		d.mu.Lock()
+		st := d.fds[key]
+		if st == nil {
+			d.mu.Unlock()
+			return
+		}
+		seq := st.seq
+		if st.idle == nil {
+			st.idle = make(chan struct{})
+		}
+		idle := st.idle
+		d.mu.Unlock()
+
+		cancelled := d.cancelWait(fd, uring.AsyncCancelFd|uring.AsyncCancelAll, true)
+
+		d.mu.Lock()
+		again := cancelled && d.fds[key] == st && st.seq != seq
+		d.mu.Unlock()
+		if !again {
+			// Every op that was in flight when the cancel was queued was
+			// submitted before it, so it has been cancelled or is
+			// completing on its own.
+			<-idle
+			return
+		}
+		// Ops were started on fd while the cancel was queued; the cancel
+		// may have missed them. Cancel again.
+	}
+}
+
+func (d *uringDriver) Close(fd int) error {
+	if err := checkFD(fd); err != nil {
+		return err
+	}
+	d.CancelFD(fd)
+	// A plain close(2): after CancelFD the ring holds no reference to fd
+	// that an IORING_OP_CLOSE would have to order against, and the
+	// system call is cheaper than a ring round trip.
+	if err := unix.Close(fd); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (d *uringDriver) Shutdown() error {
+	d.shutOnce.Do(func() {
+		d.isClosed.Store(true)
+		d.mu.Lock()
+		d.closed = true
+		var idle chan struct{}
+		if d.inflight > 0 {
+			idle = make(chan struct{})
+			d.idle = idle
+		}
+		d.mu.Unlock()
+		if idle != nil {
+			d.cancelWait(0, uring.AsyncCancelAny|uring.AsyncCancelAll, false)
+			<-idle
+		}
+		close(d.stopping)
+		// Wait for the cancel records too (fire-and-forget cancels whose
+		// CQE is still due), so that the ring is quiet when it closes.
+		for i := 0; i < cap(d.slab.freeCncls); i++ {
+			<-d.slab.freeCncls
+		}
+		stop := uring.SQE{UserData: udStop}
+		stop.PrepNop()
+		d.mu.Lock()
+		d.submitLocked(&stop)
+		<-d.reaperDone
+		d.shutErr = d.ring.Close()
+	})
+	return d.shutErr
+}
+
+// checkPath rejects paths the kernel cannot be given.
+func checkPath(path string) error {
+	for i := 0; i < len(path); i++ {
+		if path[i] == 0 {
+			return syscall.EINVAL
+		}
+	}
+	return nil
+}
