@@ -24,13 +24,23 @@ const (
 	planLineBits = 6    // planLine = plan>>6 % fzLines
 )
 
+// Extra bits: what a fuzz task does to another task at each poll. The
+// other task is slot extra>>1 & 3, the line extra>>3 % fzLines.
+const (
+	extraWait   = 0x01 // Wait(other, line)
+	extraUnwait = 0x20 // Unwait(other, line)
+	extraWake   = 0x40 // Wake(other)
+	extraSpawn  = 0x80 // Spawn a task whose plan is extra&planWaitMask
+)
+
 // fzTask follows its plan at every poll and checks, around each of its
 // Waits, what the executor did with the registration.
 type fzTask struct {
-	h    *fzHarness
-	plan byte
-	id   cortexm.TaskID
-	live bool
+	h     *fzHarness
+	plan  byte
+	extra byte
+	id    cortexm.TaskID
+	live  bool
 }
 
 func (k *fzTask) Poll(ex *cortexm.Executor, id cortexm.TaskID) bool {
@@ -77,6 +87,20 @@ func (k *fzTask) Poll(ex *cortexm.Executor, id cortexm.TaskID) bool {
 	if k.plan&planWake != 0 {
 		ex.Wake(id)
 	}
+	other, line := cortexm.TaskID(k.extra>>1)&3, cortexm.Line(k.extra>>3)%fzLines
+	if k.extra&extraWait != 0 {
+		ex.Wait(other, line)
+	}
+	if k.extra&extraUnwait != 0 {
+		ex.Unwait(other, line)
+		h.unwaited = append(h.unwaited, other)
+	}
+	if k.extra&extraWake != 0 {
+		ex.Wake(other)
+	}
+	if k.extra&extraSpawn != 0 {
+		h.spawn(k.extra&planWaitMask, 0)
+	}
 	if k.plan&planRaise != 0 && h.raiseBudget > 0 {
 		h.raiseBudget--
 		h.softRaised = true
@@ -90,18 +114,18 @@ func (k *fzTask) Poll(ex *cortexm.Executor, id cortexm.TaskID) bool {
 }
 
 type fzHarness struct {
-	t     *testing.T
-	mcu   *sim.MCU
-	ex    *cortexm.Executor
-	pool  [fzPool]fzTask
-	slot  [fzSlots]*fzTask // the task object in each slot, nil when free
-	st    cortexm.State
-	mask  bool
-	nlive int
+	t    *testing.T
+	mcu  *sim.MCU
+	ex   *cortexm.Executor
+	pool [fzPool]fzTask
+	slot [fzSlots]*fzTask // the task object in each slot, nil when free
+	st   cortexm.State
+	mask bool
 
 	polled      []cortexm.TaskID // polls made by the current op
 	softRaised  bool             // a poll of the current op called OnInterrupt
 	raiseBudget int              // OnInterrupt calls polls may still make in this op
+	unwaited    []cortexm.TaskID // tasks a poll of the current op unregistered
 }
 
 func newFzHarness(t *testing.T) *fzHarness {
@@ -129,6 +153,13 @@ func (h *fzHarness) waiters(lines ...cortexm.Line) []cortexm.TaskID {
 // each when no poll raised a software interrupt, and that the lines nobody
 // waited on are latched.
 func (h *fzHarness) checkWoken(what string, want []cortexm.TaskID, lines ...cortexm.Line) {
+	if len(h.unwaited) > 0 {
+		// A poll may have removed a task of the pass before its turn.
+		want = slices.DeleteFunc(slices.Clone(want), func(id cortexm.TaskID) bool {
+			return slices.Contains(h.unwaited, id)
+		})
+		h.softRaised = true
+	}
 	if h.softRaised {
 		for _, id := range want {
 			if !slices.Contains(h.polled, id) {
@@ -155,26 +186,12 @@ func (h *fzHarness) checkWoken(what string, want []cortexm.TaskID, lines ...cort
 
 // op runs one fuzz operation: code selects it, arg parameterises it.
 func (h *fzHarness) op(code, arg byte) {
-	h.polled, h.softRaised, h.raiseBudget = h.polled[:0], false, 3
+	h.polled, h.softRaised, h.raiseBudget, h.unwaited = h.polled[:0], false, 3, h.unwaited[:0]
 	id := cortexm.TaskID(code>>4) % (fzSlots + 2) // sometimes out of range
 	line := cortexm.Line(arg) % (fzLines + 1)     // sometimes out of range
-	switch code % 9 {
+	switch code % 10 {
 	case 0: // spawn a task with plan arg
-		k := h.freeTask()
-		k.plan = arg
-		got, err := h.ex.Spawn(k)
-		if h.nlive == fzSlots {
-			if !errors.Is(err, cortexm.ErrNoSlot) {
-				h.t.Fatalf("Spawn into a full table: %v", err)
-			}
-			return
-		}
-		if err != nil || h.slot[got] != nil {
-			h.t.Fatalf("Spawn: id %d, err %v", got, err)
-		}
-		k.id, k.live = got, true
-		h.slot[got] = k
-		h.nlive++
+		h.spawn(arg, 0)
 	case 1: // raise a line
 		l := line % fzLines
 		want := h.waiters(l)
@@ -233,29 +250,61 @@ func (h *fzHarness) op(code, arg byte) {
 		want := h.waiters(line)
 		h.ex.OnInterrupt(line)
 		h.checkWoken("OnInterrupt", want, line)
+	case 9: // change what a task does to others
+		if k := h.slot[id%fzSlots]; k != nil {
+			k.extra = arg
+		}
 	}
+}
+
+// spawn spawns a task from the pool and checks the result against the
+// slots the harness knows to be live.
+func (h *fzHarness) spawn(plan, extra byte) {
+	live := 0
+	for _, k := range h.slot {
+		if k != nil && k.live {
+			live++
+		}
+	}
+	k := h.freeTask()
+	k.plan, k.extra = plan, extra
+	got, err := h.ex.Spawn(k)
+	if live == fzSlots {
+		if !errors.Is(err, cortexm.ErrNoSlot) {
+			h.t.Fatalf("Spawn into a full table: %v", err)
+		}
+		return
+	}
+	if err != nil || (h.slot[got] != nil && h.slot[got].live) {
+		h.t.Fatalf("Spawn: id %d, err %v", got, err)
+	}
+	k.id, k.live = got, true
+	h.slot[got] = k
 }
 
 // freeTask returns a task object that no slot holds.
 func (h *fzHarness) freeTask() *fzTask {
 	for i := range h.pool {
-		if !h.pool[i].live {
-			return &h.pool[i]
+		if k := &h.pool[i]; !k.live && !slices.Contains(h.slot[:], k) {
+			return k
 		}
 	}
-	panic("no free task object") // fzPool > fzSlots
+	panic("no free task object") // fzPool >= 2*fzSlots
 }
 
 // sync forgets the task objects that finished during the last op.
 func (h *fzHarness) sync() {
+	live := 0
 	for i, k := range h.slot {
 		if k != nil && !k.live {
 			h.slot[i] = nil
-			h.nlive--
+		}
+		if h.slot[i] != nil {
+			live++
 		}
 	}
-	if got := h.ex.Live(); got != h.nlive {
-		h.t.Fatalf("Live %d, want %d", got, h.nlive)
+	if got := h.ex.Live(); got != live {
+		h.t.Fatalf("Live %d, want %d", got, live)
 	}
 	if err := h.ex.CheckInvariants(); err != nil {
 		h.t.Fatal(err)
@@ -272,19 +321,20 @@ func (h *fzHarness) finish() {
 	}
 	for i, k := range h.slot {
 		if k != nil {
-			k.plan = planDone
+			k.plan, k.extra = planDone, 0
 			h.ex.Wake(cortexm.TaskID(i))
 		}
 	}
 	h.ex.Run()
 	h.sync()
-	if h.nlive != 0 {
-		h.t.Fatalf("%d tasks left after Run", h.nlive)
+	if n := h.ex.Live(); n != 0 {
+		h.t.Fatalf("%d tasks left after Run", n)
 	}
 }
 
 // FuzzExecutor drives random sequences of spawns, waits, removals, wakes,
-// interrupts (masked and unmasked, from handlers and from polls) and
+// interrupts (masked and unmasked, from handlers and from polls), with
+// tasks that act on themselves and on each other from inside polls, and
 // checks the executor's invariants after each step: every node's list,
 // prev and next consistent; no task on two lists for one line; a poll
 // starts with no registration; each waiting task polled exactly once, in
@@ -301,6 +351,7 @@ func FuzzExecutor(f *testing.F) {
 		ready   = 6
 		mask    = 7
 		handler = 8
+		extra   = 9
 	)
 	w0, w01, w012 := byte(0x01), byte(0x03), byte(0x07)
 	f.Add([]byte{spawn, w0, spawn, w0, ready, 0, raise, 0, raise, 0})
@@ -314,6 +365,11 @@ func FuzzExecutor(f *testing.F) {
 	f.Add([]byte{spawn, w0 | planWake, ready, 0, ready, 0, wake | 1<<4, 0, ready, 0})
 	f.Add([]byte{spawn, w0, ready, 0, plan, planDone, raise, 0, spawn, w0, ready, 0, raise, 0})
 	f.Add([]byte{spawn, 0, wait, 2, wait, 1, wait, 0, raise, 2, wait | 5<<4, 0, handler, 3, unwait | 4<<4, 3})
+	// Task 0 waits on line 0 and, at each poll, registers task 1 on line 0
+	// (task 1 still on the pass list) or removes it before its turn.
+	f.Add([]byte{spawn, w0, spawn, w0, ready, 0, extra, extraWait | 1<<1, raise, 0, raise, 0})
+	f.Add([]byte{spawn, w0, spawn, w0, ready, 0, extra, extraUnwait | 1<<1, raise, 0, raise, 0})
+	f.Add([]byte{spawn, w0, ready, 0, extra, extraSpawn | extraWake | 1, raise, 0, ready, 0, raise, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h := newFzHarness(t)
 		for i := 0; i+1 < len(data); i += 2 {
