@@ -108,3 +108,42 @@ func TestCrossBuildARM(t *testing.T) {
 		}
 	}
 }
+
+// TestOnlyPortFileUsesTinyGo checks that TinyGo-only packages are imported
+// by port_tinygo.go alone, and that it is built only by TinyGo for a
+// Cortex-M, so that every other file builds with the gc toolchain.
+func TestOnlyPortFileUsesTinyGo(t *testing.T) {
+	names, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	simNames, err := filepath.Glob("sim/*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	for _, name := range append(names, simNames...) {
+		f, err := parser.ParseFile(fset, name, nil, parser.ImportsOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tinygoOnly := false
+		for _, imp := range f.Imports {
+			path := strings.Trim(imp.Path.Value, `"`)
+			if path == "machine" || path == "device" || strings.HasPrefix(path, "device/") ||
+				path == "runtime/interrupt" || path == "runtime/volatile" {
+				tinygoOnly = true
+			}
+		}
+		if tinygoOnly != (name == "port_tinygo.go") {
+			t.Errorf("%s: imports TinyGo-only packages: %v", name, tinygoOnly)
+		}
+	}
+	src, err := os.ReadFile("port_tinygo.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(src), "//go:build tinygo && cortexm\n") {
+		t.Error("port_tinygo.go lacks the constraint //go:build tinygo && cortexm")
+	}
+}

@@ -104,7 +104,9 @@ type Stats struct {
 // allocates after NewExecutor or Init. Every method may be called from
 // thread mode, from an interrupt handler or from inside a Poll, except
 // Init, Run and RunReady, which belong to thread mode; the Port's mask is
-// the only lock.
+// the only lock. On the host, as on the single core it models, all calls
+// must come from one goroutine. The zero Executor must be set up with Init
+// before use.
 type Executor struct {
 	port  Port
 	slots []Slot
