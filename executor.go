@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/executor-go/executor/internal/driver"
 	"github.com/executor-go/executor/internal/sched"
 )
 
@@ -63,6 +64,11 @@ type Executor struct {
 	idle   chan struct{} // closed when live reaches 0 after closed is set
 	once   sync.Once     // closes idle
 
+	driverOnce sync.Once
+	drv        driver.Driver // the I/O driver, opened on first use
+	drvErr     error
+	draining   atomic.Bool // Run has returned: shut the driver once the last task ends
+
 	cleanupMu sync.Mutex
 	cleanups  map[*cleanupEntry]struct{} // AsCleanup tasks still running
 	cleanupCh chan struct{}              // signalled when a cleanup task ends
@@ -113,19 +119,80 @@ func (e *Executor) Context() context.Context { return e.ctx }
 
 // Shutdown makes e refuse new tasks and waits until every task has ended or
 // ctx is done, whichever comes first; in the second case it returns ctx's
-// error. It never cancels a task: to stop long-running tasks, cancel the
-// tokens they watch before calling Shutdown.
+// error. Once the last task has ended it also stops the I/O driver and its
+// completion thread. It never cancels a task: to stop long-running tasks,
+// cancel the tokens they watch before calling Shutdown.
 func (e *Executor) Shutdown(ctx context.Context) error {
 	e.closed.Store(true)
 	if e.live.Load() == 0 {
-		e.once.Do(func() { close(e.idle) })
+		e.becameIdle()
 	}
 	select {
 	case <-e.idle:
-		return nil
+		return e.stopDriver()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// becameIdle records that no task is left, once closed or draining.
+func (e *Executor) becameIdle() {
+	e.once.Do(func() { close(e.idle) })
+}
+
+// drain arranges for the driver to stop once the last task has ended,
+// without refusing new tasks meanwhile: Run's way to leave nothing behind.
+func (e *Executor) drain() {
+	e.draining.Store(true)
+	if e.live.Load() == 0 {
+		e.stopDriver()
+		return
+	}
+	go func() {
+		<-e.idle
+		e.stopDriver()
+	}()
+}
+
+// driver returns e's I/O driver, opening it on first use.
+func (e *Executor) driver() (driver.Driver, error) {
+	e.driverOnce.Do(func() {
+		e.drv, e.drvErr = driver.Open(e.opts.Backend)
+	})
+	return e.drv, e.drvErr
+}
+
+// stopDriver shuts the driver down if it was opened.
+func (e *Executor) stopDriver() error {
+	e.driverOnce.Do(func() { e.drvErr = ErrClosed }) // never open it from now on
+	if e.drv == nil {
+		return nil
+	}
+	return e.drv.Shutdown()
+}
+
+// Backend returns the name of e's I/O backend, "uring" or "portable",
+// opening the driver if no I/O has done so yet. It returns "" if no backend
+// could be opened (Options.Backend "uring" where io_uring is refused); see
+// BackendReason.
+func (e *Executor) Backend() string {
+	d, err := e.driver()
+	if err != nil {
+		return ""
+	}
+	return d.Name()
+}
+
+// BackendReason says why e uses its backend: "io_uring available",
+// "requested", "forced by EXECUTOR_BACKEND=portable", or the reason io_uring
+// was refused (for example "io_uring_setup: operation not permitted"). When
+// no backend could be opened it returns the error.
+func (e *Executor) BackendReason() string {
+	d, err := e.driver()
+	if err != nil {
+		return err.Error()
+	}
+	return d.Reason()
 }
 
 // Stats is a snapshot of an executor's counters. Its fields are read one by
@@ -169,8 +236,8 @@ func (e *Executor) enter() bool {
 
 // exit counts a task out and wakes Shutdown when the last one ends.
 func (e *Executor) exit() {
-	if e.live.Add(-1) == 0 && e.closed.Load() {
-		e.once.Do(func() { close(e.idle) })
+	if e.live.Add(-1) == 0 && (e.closed.Load() || e.draining.Load()) {
+		e.becameIdle()
 	}
 }
 

@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,7 +18,21 @@ func TestMain(m *testing.M) {
 	if runChild() {
 		return
 	}
-	goleak.VerifyTestMain(m)
+	code := m.Run()
+	// The default executor lives as long as the process; stop its driver
+	// so that every goroutine still running is a leak.
+	defaultExecutor.mu.Lock()
+	if e := defaultExecutor.e; e != nil {
+		e.stopDriver()
+	}
+	defaultExecutor.mu.Unlock()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func newExecutor(t testing.TB, opts Options) *Executor {

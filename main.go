@@ -75,6 +75,7 @@ func (e *Executor) runRoot(fn func(ctx context.Context) error) error {
 		e.opts.Logger.Warn("executor: cleanup tasks did not finish within the shutdown grace period",
 			"grace", e.opts.ShutdownGrace, "tasks", names)
 	}
+	e.drain()
 	return err
 }
 
