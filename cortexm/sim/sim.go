@@ -18,7 +18,8 @@
 // processor.
 //
 // After set-up (New, Handle, the peripheral constructors) nothing in this
-// package allocates, so that tests can check that a program running on the
+// package allocates except the formatting of the trace (Event.String,
+// WriteTrace), so that tests can check that a program running on the
 // simulator does not allocate either. An MCU is not safe for use by more
 // than one goroutine: like the hardware it models, it has a single core.
 package sim
