@@ -64,9 +64,10 @@ type Executor struct {
 	idle   chan struct{} // closed when live reaches 0 after closed is set
 	once   sync.Once     // closes idle
 
-	driverOnce sync.Once
-	drv        driver.Driver // the I/O driver, opened on first use
-	drvErr     error
+	drvMu   sync.Mutex
+	drvDone bool          // the driver was opened, or can no longer be
+	drv     driver.Driver // the I/O driver, opened on first use
+	drvErr  error
 	draining   atomic.Bool // Run has returned: shut the driver once the last task ends
 
 	cleanupMu sync.Mutex
@@ -156,19 +157,58 @@ func (e *Executor) drain() {
 
 // driver returns e's I/O driver, opening it on first use.
 func (e *Executor) driver() (driver.Driver, error) {
-	e.driverOnce.Do(func() {
+	e.drvMu.Lock()
+	defer e.drvMu.Unlock()
+	if !e.drvDone {
 		e.drv, e.drvErr = driver.Open(e.opts.Backend)
-	})
+		e.drvDone = true
+	}
 	return e.drv, e.drvErr
 }
 
-// stopDriver shuts the driver down if it was opened.
+// stopDriver shuts the driver down if it was opened, and makes sure it is
+// never opened from now on.
 func (e *Executor) stopDriver() error {
-	e.driverOnce.Do(func() { e.drvErr = ErrClosed }) // never open it from now on
-	if e.drv == nil {
+	e.drvMu.Lock()
+	if !e.drvDone {
+		e.drvDone, e.drvErr = true, ErrClosed
+	}
+	d := e.drv
+	e.drvMu.Unlock()
+	if d == nil {
 		return nil
 	}
-	return e.drv.Shutdown()
+	return d.Shutdown()
+}
+
+// IOStats are counters of an executor's I/O driver.
+type IOStats struct {
+	Enters    uint64 // io_uring_enter system calls (0 on the portable backend)
+	Submitted uint64 // requests the kernel took from the submission queue, cancellations included
+	Completed uint64 // operations completed, those done without the ring included
+	Inline    uint64 // operations completed without the ring (page-cache hits; every op on portable)
+	Cancelled uint64 // cancellation requests (contexts, Close, Shutdown)
+	InFlight  uint64 // operations started and not yet completed
+}
+
+// IOStats returns the counters of e's I/O driver since it was opened; all
+// zero if no I/O has opened it yet.
+func (e *Executor) IOStats() IOStats {
+	e.drvMu.Lock()
+	d := e.drv
+	e.drvMu.Unlock()
+	if d == nil {
+		return IOStats{}
+	}
+	s := d.Stats()
+	return IOStats{
+		Enters:    s.Enters,
+		Submitted: s.Submitted,
+		Completed: s.Completed,
+		Inline:    s.Inline,
+		Cancelled: s.Cancelled,
+		InFlight:  s.InFlight,
+	}
 }
 
 // Backend returns the name of e's I/O backend, "uring" or "portable",
