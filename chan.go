@@ -16,10 +16,14 @@ func Recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
 	default:
 	}
 	t := suspend(ctx)
-	select {
-	case v, ok = <-ch:
-	case <-ctx.Done():
-		err = ctx.Err()
+	if done := ctx.Done(); done == nil {
+		v, ok = <-ch // a plain receive is cheaper than a select
+	} else {
+		select {
+		case v, ok = <-ch:
+		case <-done:
+			err = ctx.Err()
+		}
 	}
 	resume(t)
 	return v, ok, err
@@ -41,10 +45,15 @@ func Send[T any](ctx context.Context, ch chan<- T, v T) error {
 	// take the worker back first, so that a task recovering from the panic
 	// does not run without one.
 	defer resume(t)
+	done := ctx.Done()
+	if done == nil {
+		ch <- v // a plain send is cheaper than a select
+		return nil
+	}
 	select {
 	case ch <- v:
 		return nil
-	case <-ctx.Done():
+	case <-done:
 		return ctx.Err()
 	}
 }

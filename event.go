@@ -18,9 +18,12 @@ type Event struct {
 
 // Set sets e and wakes every waiter. Setting a set Event does nothing.
 func (e *Event) Set() {
-	if e.set.Load() {
-		return
+	if !e.set.Load() {
+		e.setSlow()
 	}
+}
+
+func (e *Event) setSlow() {
 	e.mu.Lock()
 	if !e.set.Load() {
 		e.set.Store(true)
@@ -41,17 +44,10 @@ func (e *Event) Wait(ctx context.Context) error {
 	if e.set.Load() {
 		return nil
 	}
-	ch := e.Done()
-	t := suspend(ctx)
-	var err error
-	select {
-	case <-ch:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	resume(t)
-	return err
+	return e.waitSlow(ctx)
 }
+
+func (e *Event) waitSlow(ctx context.Context) error { return waitClosed(ctx, e.Done()) }
 
 // Done returns a channel that is closed when e is set, for a select in a
 // plain goroutine. Tasks should prefer Wait, which gives up the worker.

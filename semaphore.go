@@ -61,13 +61,18 @@ func NewSemaphore(n int64) *Semaphore {
 // If ctx ends just as the permits are handed to the waiter, the hand-off
 // wins: Acquire returns nil and the caller holds the n permits.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
-	if s.TryAcquire(n) {
+	// The fast path is TryAcquire's, spelled out so that Acquire inlines.
+	// The unsigned comparison also sends a negative n to the slow path.
+	if st := s.state.Load(); st&semWaiters == 0 && uint64(n) <= uint64(st>>1) && s.state.CompareAndSwap(st, st-n<<1) {
 		return nil
 	}
 	return s.acquireSlow(ctx, n)
 }
 
 func (s *Semaphore) acquireSlow(ctx context.Context, n int64) error {
+	if s.tryAcquireSlow(n) {
+		return nil
+	}
 	if n > s.size {
 		return fmt.Errorf("%w: Acquire(%d) on a Semaphore of size %d", ErrExceedsSize, n, s.size)
 	}
@@ -104,6 +109,15 @@ func (s *Semaphore) acquireSlow(ctx context.Context, n int64) error {
 // TryAcquire takes n permits if they are free and no one is waiting, and
 // reports whether it did. It never waits. A negative n panics.
 func (s *Semaphore) TryAcquire(n int64) bool {
+	if st := s.state.Load(); st&semWaiters == 0 && uint64(n) <= uint64(st>>1) && s.state.CompareAndSwap(st, st-n<<1) {
+		return true
+	}
+	return s.tryAcquireSlow(n)
+}
+
+// tryAcquireSlow is TryAcquire after a failed first attempt: it checks n and
+// retries while a CAS loses to another fast path.
+func (s *Semaphore) tryAcquireSlow(n int64) bool {
 	if n < 0 {
 		panic(fmt.Sprintf("executor: Semaphore.Acquire of a negative number of permits (%d)", n))
 	}
@@ -122,6 +136,15 @@ func (s *Semaphore) TryAcquire(n int64) bool {
 // panics if n is negative or if it would make more permits free than the
 // semaphore's size (more released than acquired).
 func (s *Semaphore) Release(n int64) {
+	if st := s.state.Load(); st&semWaiters == 0 && uint64(n) <= uint64(s.size-st>>1) && s.state.CompareAndSwap(st, st+n<<1) {
+		return
+	}
+	s.releaseLoop(n)
+}
+
+// releaseLoop is Release after a failed first attempt: it checks n, and
+// retries the fast path or hands the permits to the waiters.
+func (s *Semaphore) releaseLoop(n int64) {
 	if n < 0 {
 		panic(fmt.Sprintf("executor: Semaphore.Release of a negative number of permits (%d)", n))
 	}

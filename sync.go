@@ -106,22 +106,48 @@ type queueOwner interface {
 func await(ctx context.Context, o queueOwner, mu *sync.Mutex, w *waiter) error {
 	t := suspend(ctx)
 	var err error
-	select {
-	case <-w.ready:
-	case <-ctx.Done():
-		mu.Lock()
-		if w.queued {
-			o.leaveLocked(w)
-			err = ctx.Err()
-		} else {
-			<-w.ready // granted before we looked: the grant wins
+	done := ctx.Done()
+	if done == nil {
+		// A context that never ends (a task's own, Background): a plain
+		// receive is cheaper than a select.
+		<-w.ready
+	} else {
+		select {
+		case <-w.ready:
+		case <-done:
+			mu.Lock()
+			if w.queued {
+				o.leaveLocked(w)
+				err = ctx.Err()
+			} else {
+				<-w.ready // granted before we looked: the grant wins
+			}
+			mu.Unlock()
 		}
-		mu.Unlock()
 	}
 	putWaiter(w)
 	// Queue for a worker only now, holding nothing we might have to give
 	// back; a granted lock is held while we queue, as it would be while the
 	// holder computes.
+	resume(t)
+	return err
+}
+
+// waitClosed waits, with the task's worker given up, until ch is closed or
+// ctx ends; in the second case it returns ctx's error. Event and WaitGroup
+// wait with it.
+func waitClosed(ctx context.Context, ch <-chan struct{}) error {
+	t := suspend(ctx)
+	var err error
+	if done := ctx.Done(); done == nil {
+		<-ch
+	} else {
+		select {
+		case <-ch:
+		case <-done:
+			err = ctx.Err()
+		}
+	}
 	resume(t)
 	return err
 }

@@ -25,12 +25,18 @@ type WaitGroup struct {
 // reaches zero, every waiter wakes. Add panics if the counter goes
 // negative.
 func (g *WaitGroup) Add(delta int) {
-	v := g.n.Add(int64(delta))
+	if v := g.n.Add(int64(delta)); v <= 0 {
+		g.zero(v, delta)
+	}
+}
+
+// zero is Add for a counter that is zero, or went negative.
+func (g *WaitGroup) zero(v int64, delta int) {
 	if v < 0 {
 		panic("executor: negative WaitGroup counter")
 	}
-	if v > 0 || delta == 0 {
-		return
+	if delta == 0 {
+		return // Add(0) on a zero counter: no waiter can be registered
 	}
 	// The counter reached zero. Re-check under mu: a Wait that registered a
 	// channel did so under mu, after seeing a positive count; an Add after
@@ -53,6 +59,10 @@ func (g *WaitGroup) Wait(ctx context.Context) error {
 	if g.n.Load() == 0 {
 		return nil
 	}
+	return g.waitSlow(ctx)
+}
+
+func (g *WaitGroup) waitSlow(ctx context.Context) error {
 	g.mu.Lock()
 	if g.n.Load() == 0 {
 		g.mu.Unlock()
@@ -63,13 +73,5 @@ func (g *WaitGroup) Wait(ctx context.Context) error {
 	}
 	ch := g.ch
 	g.mu.Unlock()
-	t := suspend(ctx)
-	var err error
-	select {
-	case <-ch:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
-	resume(t)
-	return err
+	return waitClosed(ctx, ch)
 }
