@@ -64,11 +64,11 @@ type Executor struct {
 	idle   chan struct{} // closed when live reaches 0 after closed is set
 	once   sync.Once     // closes idle
 
-	drvMu   sync.Mutex
-	drvDone bool          // the driver was opened, or can no longer be
-	drv     driver.Driver // the I/O driver, opened on first use
-	drvErr  error
-	draining   atomic.Bool // Run has returned: shut the driver once the last task ends
+	drvMu    sync.Mutex
+	drvDone  bool          // the driver was opened, or can no longer be
+	drv      driver.Driver // the I/O driver, opened on first use
+	drvErr   error
+	draining atomic.Bool // Run has returned: shut the driver once the last task ends
 
 	cleanupMu sync.Mutex
 	cleanups  map[*cleanupEntry]struct{} // AsCleanup tasks still running
