@@ -14,7 +14,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
+		removeBenchFile()
+		os.Exit(code)
+	}))
 }
 
 // newTestUring returns a uring driver with cfg, shut down at the end of
@@ -41,8 +44,11 @@ func newTestUring(t testing.TB, cfg config) *uringDriver {
 // RWF_NOWAIT fast path) and the portable backend.
 func eachBackend(t *testing.T, f func(t *testing.T, d Driver)) {
 	t.Run("uring", func(t *testing.T) { f(t, newTestUring(t, defaultConfig)) })
-	t.Run("uring-ring-only", func(t *testing.T) {
+	t.Run("uring-shared", func(t *testing.T) {
 		f(t, newTestUring(t, config{entries: 64, nowait: false}))
+	})
+	t.Run("uring-single-issuer", func(t *testing.T) {
+		f(t, newTestUring(t, config{entries: 64, nowait: false, singleIssuer: true}))
 	})
 	t.Run("portable", func(t *testing.T) {
 		d := newPortable("test")

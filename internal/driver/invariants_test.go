@@ -415,21 +415,25 @@ func TestReadCompletedAfterCancel(t *testing.T) {
 // dropped; an unrecoverable one fails the queued requests with its errno
 // and the driver keeps working.
 func TestSubmitFaults(t *testing.T) {
-	d := newTestUring(t, config{entries: 4, nowait: false})
-	path, content := tempFile(t, 4096)
-	fd, err := d.Open(context.Background(), unix.AT_FDCWD, path, unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
+	for _, single := range []bool{false, true} {
+		t.Run(map[bool]string{false: "shared", true: "single-issuer"}[single], func(t *testing.T) {
+			testSubmitFaults(t, config{entries: 4, singleIssuer: single})
+		})
 	}
-	defer d.Close(fd)
-	defer func(old func(*uring.Ring, uint32, uint32, uint32) (int, error)) { submitEnter = old }(submitEnter)
+}
 
+func testSubmitFaults(t *testing.T, cfg config) {
+	// The hook is installed before the driver starts and restored after
+	// it stopped (cleanups run last-in first-out): the completion thread
+	// calls it.
+	old := submitEnter
+	t.Cleanup(func() { submitEnter = old })
 	var faults []error
 	var mu sync.Mutex
 	submitEnter = func(r *uring.Ring, toSubmit, minComplete, flags uint32) (int, error) {
 		mu.Lock()
 		var fault error
-		if len(faults) > 0 {
+		if len(faults) > 0 && toSubmit > 0 {
 			fault, faults = faults[0], faults[1:]
 		}
 		mu.Unlock()
@@ -442,7 +446,16 @@ func TestSubmitFaults(t *testing.T) {
 			return 0, fault
 		}
 	}
+	d := newTestUring(t, cfg)
+	path, content := tempFile(t, 4096)
+	fd, err := d.Open(context.Background(), unix.AT_FDCWD, path, unix.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(fd)
+	mu.Lock()
 	faults = []error{syscall.EAGAIN, syscall.EBUSY, syscall.ENOMEM, errShort, syscall.EAGAIN}
+	mu.Unlock()
 	var wg sync.WaitGroup
 	for i := 0; i < 20; i++ {
 		wg.Add(1)

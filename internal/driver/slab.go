@@ -56,9 +56,10 @@ func splitUserData(ud uint64) (idx, gen uint32) { return uint32(ud), uint32(ud >
 
 const (
 	// udInternal is the index of requests that complete no record: the
-	// completion thread's stop NOP.
+	// completion thread's stop NOP and its wake-up read.
 	udInternal = ^uint32(0)
 	udStop     = uint64(udInternal)
+	udWake     = uint64(1)<<32 | uint64(udInternal)
 )
 
 // slab holds every op record. Records [0, nOps) serve operations, records

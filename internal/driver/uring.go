@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -18,9 +19,13 @@ import (
 type config struct {
 	entries uint32 // SQ entries = op records = cancel records; the CQ gets 4×
 	nowait  bool   // try preadv2/pwritev2 with RWF_NOWAIT inline before using the ring
+	// singleIssuer makes the completion thread the ring's only submitter
+	// (IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN); otherwise submitting
+	// goroutines enter the kernel themselves.
+	singleIssuer bool
 }
 
-var defaultConfig = config{entries: 256, nowait: true}
+var defaultConfig = config{entries: 256, nowait: true, singleIssuer: true}
 
 // Hooks replaced by tests to simulate a kernel that refuses io_uring or
 // lacks an opcode.
@@ -75,12 +80,13 @@ type uringDriver struct {
 
 	mu         sync.Mutex
 	backlog    []uring.SQE // queued, not yet in the SQ
-	submitting bool        // a goroutine is moving the backlog to the kernel
+	submitting bool        // shared design: a goroutine is moving the backlog to the kernel
+	sleeping   bool        // single issuer: the completion thread waits in the kernel
 	closed     bool        // Shutdown began: no new ops
 	fds        map[int32]*fdState
 	inflight   int           // ops counted in fds
 	idle       chan struct{} // closed when inflight drops to 0, if Shutdown waits
-	failed     []uint64      // scratch for user_data of requests failed on enter errors
+	failed     []uring.SQE   // scratch for requests failed on enter errors
 
 	reaperDone chan struct{}
 	stopping   chan struct{} // closed when Shutdown begins
@@ -94,6 +100,12 @@ type uringDriver struct {
 	pending, maxPending atomic.Int64
 
 	reaperTid atomic.Int32 // for tests that signal the completion thread
+	direct    sync.Map     // int32 fd → bool: O_DIRECT set (see isDirect)
+
+	// Single issuer: submitters write wakeFd to wake the completion
+	// thread, whose read request on it lands in wakeBuf.
+	wakeFd  int
+	wakeBuf uint64
 }
 
 // fdState counts the ops in flight on one descriptor, for CancelFD.
@@ -107,17 +119,45 @@ func newUring(cfg config) (*uringDriver, error) {
 	if cfg.entries == 0 || cfg.entries&(cfg.entries-1) != 0 {
 		return nil, fmt.Errorf("driver: ring entries %d not a power of two", cfg.entries)
 	}
-	params := uring.Params{
-		Flags:     uring.SetupCQSize | uring.SetupSubmitAll | uring.SetupClamp,
-		CQEntries: 4 * cfg.entries,
+	d := &uringDriver{
+		cfg:        cfg,
+		fds:        make(map[int32]*fdState),
+		reaperDone: make(chan struct{}),
+		stopping:   make(chan struct{}),
+		wakeFd:     -1,
 	}
-	ring, err := setupRing(cfg.entries, &params)
+	// The ring is created on the completion thread: with
+	// IORING_SETUP_SINGLE_ISSUER the creating thread is the only one
+	// allowed to submit.
+	ready := make(chan error)
+	go d.reap(ready)
+	if err := <-ready; err != nil {
+		<-d.reaperDone
+		return nil, err
+	}
+	return d, nil
+}
+
+// setup creates and checks the ring. It runs on the completion thread.
+func (d *uringDriver) setup() error {
+	flags := uring.SetupCQSize | uring.SetupSubmitAll | uring.SetupClamp
+	if d.cfg.singleIssuer {
+		flags |= uring.SetupSingleIssuer | uring.SetupDeferTaskrun
+	}
+	params := uring.Params{Flags: flags, CQEntries: 4 * d.cfg.entries}
+	ring, err := setupRing(d.cfg.entries, &params)
+	if err != nil && d.cfg.singleIssuer && errors.Is(err, syscall.EINVAL) {
+		// Kernels before 6.1 lack DEFER_TASKRUN: submit from any thread.
+		d.cfg.singleIssuer = false
+		params = uring.Params{Flags: flags &^ (uring.SetupSingleIssuer | uring.SetupDeferTaskrun), CQEntries: 4 * d.cfg.entries}
+		ring, err = setupRing(d.cfg.entries, &params)
+	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	fail := func(err error) (*uringDriver, error) {
+	fail := func(err error) error {
 		ring.Close()
-		return nil, err
+		return err
 	}
 	for _, f := range requiredFeatures {
 		if ring.Features()&f.feat == 0 {
@@ -136,22 +176,19 @@ func newUring(cfg config) (*uringDriver, error) {
 	n := ring.SQEntries()
 	if ring.CQEntries() < 3*n {
 		// Each op record and each cancel record has at most one CQE
-		// outstanding, plus the stop NOP: 2n+1 ≤ 3n.
+		// outstanding, plus the stop NOP and the wake-up read: 2n+2 ≤ 3n.
 		return fail(fmt.Errorf("io_uring CQ of %d entries too small for %d SQ entries", ring.CQEntries(), n))
 	}
-	d := &uringDriver{
-		cfg:        cfg,
-		ring:       ring,
-		slab:       newSlab(n, n),
-		fds:        make(map[int32]*fdState),
-		backlog:    make([]uring.SQE, 0, 2*n+1),
-		reaperDone: make(chan struct{}),
-		stopping:   make(chan struct{}),
+	if d.cfg.singleIssuer {
+		d.wakeFd, err = unix.Eventfd(0, unix.EFD_CLOEXEC)
+		if err != nil {
+			return fail(fmt.Errorf("eventfd: %w", err))
+		}
 	}
-	started := make(chan struct{})
-	go d.reap(started)
-	<-started
-	return d, nil
+	d.ring = ring
+	d.slab = newSlab(n, n)
+	d.backlog = make([]uring.SQE, 0, 2*n+2)
+	return nil
 }
 
 func (d *uringDriver) Name() string   { return "uring" }
@@ -259,11 +296,25 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 }
 
 // submitLocked queues sqe (copied) for the kernel. It is called with mu
-// held and returns with mu released. If no other goroutine is submitting,
-// the caller becomes the submitter and enters the kernel until the
-// backlog is empty.
+// held and returns with mu released.
+//
+// Single issuer: the completion thread submits; wake it if it sleeps.
+// Shared: if no other goroutine is submitting, the caller becomes the
+// submitter and enters the kernel until the backlog is empty (flat
+// combining: while it is in the kernel, others queue behind it, and its
+// next enter carries them all).
 func (d *uringDriver) submitLocked(sqe *uring.SQE) {
 	d.backlog = append(d.backlog, *sqe)
+	if d.cfg.singleIssuer {
+		wake := d.sleeping
+		d.sleeping = false
+		d.mu.Unlock()
+		if wake {
+			one := uint64(1)
+			unix.Write(d.wakeFd, (*[8]byte)(unsafe.Pointer(&one))[:])
+		}
+		return
+	}
 	if d.submitting {
 		d.mu.Unlock()
 		return
@@ -271,17 +322,7 @@ func (d *uringDriver) submitLocked(sqe *uring.SQE) {
 	d.submitting = true
 	backoff := time.Duration(0)
 	for {
-		moved := 0
-		for moved < len(d.backlog) {
-			s := d.ring.NextSQE()
-			if s == nil {
-				break
-			}
-			*s = d.backlog[moved]
-			moved++
-		}
-		n := copy(d.backlog, d.backlog[moved:])
-		d.backlog = d.backlog[:n]
+		d.moveBacklogLocked()
 		toSubmit := d.ring.Flush()
 		if toSubmit == 0 {
 			d.submitting = false
@@ -301,7 +342,7 @@ func (d *uringDriver) submitLocked(sqe *uring.SQE) {
 		d.mu.Lock()
 		switch {
 		case err == nil && consumed > 0:
-		case err == nil, err == syscall.EAGAIN, err == syscall.EBUSY, err == syscall.ENOMEM:
+		case err == nil || transient(err):
 			// The kernel is short of memory or of CQ room (which the
 			// record bound should prevent): leave the requests queued and
 			// retry shortly. A full queue never drops a request.
@@ -312,22 +353,51 @@ func (d *uringDriver) submitLocked(sqe *uring.SQE) {
 			time.Sleep(backoff)
 			d.mu.Lock()
 		default:
-			// Unrecoverable (a driver bug such as EINVAL or EFAULT):
-			// fail every queued request with the errno rather than spin.
-			d.failed = d.ring.Unflush(d.failed[:0])
-			for i := range d.backlog {
-				d.failed = append(d.failed, d.backlog[i].UserData)
-			}
-			d.backlog = d.backlog[:0]
-			errno, _ := err.(syscall.Errno)
-			if errno == 0 {
-				errno = syscall.EIO
-			}
-			for _, ud := range d.failed {
-				d.addPending(1)
-				d.complete(ud, -int32(errno), 0)
-			}
+			d.failQueuedLocked(err)
 		}
+	}
+}
+
+// moveBacklogLocked moves as much of the backlog as fits into the SQ.
+func (d *uringDriver) moveBacklogLocked() {
+	moved := 0
+	for moved < len(d.backlog) {
+		s := d.ring.NextSQE()
+		if s == nil {
+			break
+		}
+		*s = d.backlog[moved]
+		moved++
+	}
+	n := copy(d.backlog, d.backlog[moved:])
+	d.backlog = d.backlog[:n]
+}
+
+// transient reports whether an io_uring_enter error means "try again".
+func transient(err error) bool {
+	return err == syscall.EAGAIN || err == syscall.EBUSY || err == syscall.ENOMEM || err == syscall.EINTR
+}
+
+// failQueuedLocked handles an unrecoverable io_uring_enter error (a driver
+// bug such as EINVAL or EFAULT): every op or cancel request not yet
+// consumed by the kernel fails with the errno, rather than being retried
+// forever. The driver's own requests (stop, wake-up) are queued again.
+func (d *uringDriver) failQueuedLocked(err error) {
+	d.failed = d.ring.Unflush(d.failed[:0])
+	d.failed = append(d.failed, d.backlog...)
+	d.backlog = d.backlog[:0]
+	errno, _ := err.(syscall.Errno)
+	if errno == 0 {
+		errno = syscall.EIO
+	}
+	for i := range d.failed {
+		ud := d.failed[i].UserData
+		if idx, _ := splitUserData(ud); idx == udInternal {
+			d.backlog = append(d.backlog, d.failed[i])
+			continue
+		}
+		d.addPending(1)
+		d.complete(ud, -int32(errno), 0)
 	}
 }
 
@@ -383,27 +453,51 @@ func (d *uringDriver) submitCancel(idx uint32, target uint64, fd int, flags uint
 	d.submitLocked(&sqe)
 }
 
-// reap is the completion thread.
-func (d *uringDriver) reap(started chan<- struct{}) {
+// reap is the completion thread: it creates the ring, reports the
+// outcome on ready, then runs until Shutdown's stop request.
+func (d *uringDriver) reap(ready chan<- error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	defer close(d.reaperDone)
+	if err := d.setup(); err != nil {
+		ready <- err
+		return
+	}
 	d.reaperTid.Store(int32(unix.Gettid()))
-	close(started)
-	for {
-		n := 0
-		stop := false
-		for cqe := d.ring.PeekCQE(); cqe != nil; cqe = d.ring.PeekCQE() {
-			ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
-			d.ring.CQAdvance(1)
-			n++
-			if ud == udStop {
-				d.pending.Add(-1)
-				stop = true
-				continue
-			}
+	ready <- nil
+	if d.cfg.singleIssuer {
+		d.loopSingleIssuer()
+	} else {
+		d.loopShared()
+	}
+}
+
+// drain delivers every CQE in the CQ. It reports whether it reaped any,
+// and the stop and wake-up requests among them.
+func (d *uringDriver) drain() (n int, stop, woken bool) {
+	for cqe := d.ring.PeekCQE(); cqe != nil; cqe = d.ring.PeekCQE() {
+		ud, res, flags := cqe.UserData, cqe.Res, cqe.Flags
+		d.ring.CQAdvance(1)
+		n++
+		switch ud {
+		case udStop:
+			d.pending.Add(-1)
+			stop = true
+		case udWake:
+			d.pending.Add(-1)
+			woken = true
+		default:
 			d.complete(ud, res, flags)
 		}
+	}
+	return n, stop, woken
+}
+
+// loopShared reaps for the shared-submission design, where submitting
+// goroutines enter the kernel themselves (submitLocked).
+func (d *uringDriver) loopShared() {
+	for {
+		n, stop, _ := d.drain()
 		if stop {
 			return
 		}
@@ -416,6 +510,83 @@ func (d *uringDriver) reap(started chan<- struct{}) {
 		if n == 0 {
 			d.ring.Enter(0, 1, uring.EnterGetEvents)
 			d.enters.Add(1)
+		}
+	}
+}
+
+// loopSingleIssuer is the completion thread of the single-issuer design:
+// it alone submits (the ring has SINGLE_ISSUER and DEFER_TASKRUN, so all
+// completion work runs here, in io_uring_enter, and never interrupts
+// other threads). Submitting goroutines queue SQEs in the backlog and, if
+// this thread sleeps in the kernel, wake it through an eventfd that a
+// read request on the ring watches. One io_uring_enter both submits the
+// backlog and waits.
+func (d *uringDriver) loopSingleIssuer() {
+	armed := false      // the wake-up read is in flight
+	stopping := false   // the stop request was reaped
+	cancelSent := false // the wake-up read was cancelled for stopping
+	backoff := time.Duration(0)
+	for {
+		d.mu.Lock()
+		switch {
+		case !armed && !stopping:
+			if s := d.ring.NextSQE(); s != nil {
+				s.PrepRW(uring.OpRead, d.wakeFd, unsafe.Pointer(&d.wakeBuf), 8, ^uint64(0))
+				s.UserData = udWake
+				armed = true
+			}
+		case armed && stopping && !cancelSent:
+			if s := d.ring.NextSQE(); s != nil {
+				s.PrepCancel(udWake, 0, 0)
+				s.UserData = udStop
+				cancelSent = true
+			}
+		}
+		d.moveBacklogLocked()
+		toSubmit := d.ring.Flush()
+		var wait uint32
+		if toSubmit == 0 && len(d.backlog) == 0 && d.ring.CQReady() == 0 {
+			wait = 1
+			d.sleeping = true
+		}
+		d.mu.Unlock()
+
+		if toSubmit > 0 || wait > 0 || d.ring.SQFlags()&uring.SQCQOverflow != 0 {
+			consumed, err := submitEnter(d.ring, toSubmit, wait, uring.EnterGetEvents)
+			d.enters.Add(1)
+			if consumed > 0 {
+				d.submitted.Add(uint64(consumed))
+				d.addPending(int64(consumed))
+			}
+			if wait != 0 {
+				d.mu.Lock()
+				d.sleeping = false
+				d.mu.Unlock()
+			}
+			switch {
+			case err == nil:
+				backoff = 0
+			case transient(err):
+				if backoff < time.Millisecond {
+					backoff += 50 * time.Microsecond
+				}
+				time.Sleep(backoff)
+			default:
+				d.mu.Lock()
+				d.failQueuedLocked(err)
+				d.mu.Unlock()
+			}
+		}
+
+		_, stop, woken := d.drain()
+		if woken {
+			armed = false
+		}
+		if stop {
+			stopping = true
+		}
+		if stopping && !armed {
+			return
 		}
 	}
 }
@@ -470,7 +641,7 @@ func (d *uringDriver) finish(res int32, ctxDone bool, ctx context.Context, err e
 // and completion-thread wake-up. ok is false if the kernel would block
 // (EAGAIN) or does not support RWF_NOWAIT for this file.
 func (d *uringDriver) nowait(fd int, p []byte, off int64, write bool) (n int, err error, ok bool) {
-	if !d.cfg.nowait {
+	if !d.cfg.nowait || d.isDirect(fd) {
 		return 0, nil, false
 	}
 	iov := unix.Iovec{Base: &p[0]}
@@ -500,6 +671,22 @@ func (d *uringDriver) nowait(fd int, p []byte, off int64, write bool) (n int, er
 			return 0, errno, true
 		}
 	}
+}
+
+// isDirect reports whether fd has O_DIRECT set. RWF_NOWAIT does not make
+// a direct read fail fast: the kernel performs it synchronously, blocking
+// the thread for the device's latency, so the fast path must skip such
+// descriptors. The answer is cached per descriptor number and forgotten
+// when the driver opens or closes that number; a descriptor closed and
+// reused behind the driver's back can only cost speed, never correctness.
+func (d *uringDriver) isDirect(fd int) bool {
+	if v, ok := d.direct.Load(int32(fd)); ok {
+		return v.(bool)
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	direct := err == nil && fl&unix.O_DIRECT != 0
+	d.direct.Store(int32(fd), direct)
+	return direct
 }
 
 func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, off int64) (int, error) {
@@ -587,6 +774,7 @@ func (d *uringDriver) Open(ctx context.Context, dirfd int, path string, flags in
 	if err != nil {
 		return -1, err
 	}
+	d.direct.Delete(int32(fd))
 	return fd, nil
 }
 
@@ -653,6 +841,7 @@ func (d *uringDriver) Close(fd int) error {
 		return err
 	}
 	d.CancelFD(fd)
+	d.direct.Delete(int32(fd))
 	// A plain close(2): after CancelFD the ring holds no reference to fd
 	// that an IORING_OP_CLOSE would have to order against, and the
 	// system call is cheaper than a ring round trip.
@@ -689,6 +878,9 @@ func (d *uringDriver) Shutdown() error {
 		d.submitLocked(&stop)
 		<-d.reaperDone
 		d.shutErr = d.ring.Close()
+		if d.wakeFd >= 0 {
+			unix.Close(d.wakeFd)
+		}
 	})
 	return d.shutErr
 }

@@ -228,14 +228,14 @@ func (r *Ring) Flush() uint32 {
 }
 
 // Unflush withdraws SQEs that were published by Flush but that the kernel
-// has not consumed, so that the caller can fail them after Enter reported
-// an unrecoverable error. It is valid only when no submission thread
-// (SQPOLL) is reading the queue and no Enter is in progress; it returns
-// the withdrawn SQEs' user_data in order.
-func (r *Ring) Unflush(dst []uint64) []uint64 {
+// has not consumed, so that the caller can fail or requeue them after
+// Enter reported an unrecoverable error. It is valid only when no
+// submission thread (SQPOLL) is reading the queue and no Enter is in
+// progress; it appends copies of the withdrawn SQEs to dst, in order.
+func (r *Ring) Unflush(dst []SQE) []SQE {
 	head := atomic.LoadUint32(r.sqHead)
 	for i := head; i != r.sqeTail; i++ {
-		dst = append(dst, r.sqes[i&r.sqMask].UserData)
+		dst = append(dst, r.sqes[i&r.sqMask])
 	}
 	r.sqeTail = head
 	atomic.StoreUint32(r.sqTail, head)

@@ -176,7 +176,7 @@ func TestUnflush(t *testing.T) {
 	}
 	r.Flush()
 	got := r.Unflush(nil)
-	if len(got) != 2 || got[0] != 7 || got[1] != 8 {
+	if len(got) != 2 || got[0].UserData != 7 || got[1].UserData != 8 {
 		t.Fatalf("Unflush = %v", got)
 	}
 	if n := r.Flush(); n != 0 || r.SQSpace() != 4 {
