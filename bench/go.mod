@@ -9,3 +9,5 @@ require (
 	github.com/panjf2000/ants/v2 v2.12.1
 	golang.org/x/sync v0.25.0
 )
+
+require golang.org/x/sys v0.50.0 // indirect
