@@ -239,7 +239,15 @@ func TestEventOneWorker(t *testing.T) {
 	if woke.Load() != 0 || ev.IsSet() {
 		t.Fatal("a waiter woke before Set")
 	}
+	p := newPipeIO(t)
 	hs = append(hs, Spawn(e.Context(), func(ctx context.Context) (struct{}, error) {
+		// Sleep and a blocking read before setting, with 100 waiters parked.
+		if err := Sleep(ctx, time.Microsecond); err != nil {
+			return struct{}{}, err
+		}
+		if err := p.read(ctx); err != nil {
+			return struct{}{}, err
+		}
 		ev.Set()
 		ev.Set() // harmless
 		return struct{}{}, nil
@@ -639,22 +647,28 @@ func TestSyncPlainGoroutinesAndExecutors(t *testing.T) {
 	for _, e := range []*Executor{e1, e2, e1, e2} {
 		hs = append(hs, Spawn(e.Context(), func(ctx context.Context) (struct{}, error) { return struct{}{}, body(ctx) }))
 	}
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	for range 2 {
 		go func() { errs <- body(context.Background()) }()
 	}
+	// A plain goroutine handed a task's context: its waits find the task
+	// holding no worker of theirs and give nothing up.
+	hs = append(hs, Spawn(e1.Context(), func(ctx context.Context) (struct{}, error) {
+		go func() { errs <- body(ctx) }()
+		return struct{}{}, nil
+	}))
 	ev.Set()
 	for _, h := range hs {
 		if _, err := h.Join(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for range 2 {
+	for range 3 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
 	}
-	if counter != 6*rounds {
+	if counter != 7*rounds {
 		t.Fatalf("counter = %d", counter)
 	}
 }
@@ -679,6 +693,16 @@ func TestSyncMisusePanics(t *testing.T) {
 			s := NewSemaphore(2)
 			s.Acquire(context.Background(), 1)
 			s.Release(2)
+		}, "released more permits than were acquired"},
+		"Release with waiters": {func() {
+			s := NewSemaphore(2)
+			s.Acquire(context.Background(), 2)
+			ctx, cancel := context.WithCancel(context.Background())
+			res := make(chan error, 1)
+			go func() { res <- s.Acquire(ctx, 1) }()
+			waitFor(t, func() bool { return queueLen(&s.mu, &s.q) == 1 })
+			defer func() { cancel(); <-res }()
+			s.Release(3)
 		}, "released more permits than were acquired"},
 		"Release negative":    {func() { NewSemaphore(2).Release(-1) }, "negative"},
 		"Acquire negative":    {func() { NewSemaphore(2).Acquire(context.Background(), -1) }, "negative"},
@@ -862,7 +886,7 @@ func TestMutexRandomCancel(t *testing.T) {
 	for _, seed := range []uint64{1, 2, uint64(time.Now().UnixNano())} {
 		var mu Mutex
 		var holders atomic.Int64
-		var cancelled atomic.Int64
+		var granted, cancelled, grantWon atomic.Int64
 		contenders(t, seed, 6, func(ctx context.Context, r *rand.Rand) error {
 			for range 150 {
 				actx, cancel := randomCtx(ctx, r)
@@ -880,7 +904,11 @@ func TestMutexRandomCancel(t *testing.T) {
 					cancelled.Add(1)
 					continue
 				}
+				if actx.Err() != nil {
+					grantWon.Add(1)
+				}
 				cancel()
+				granted.Add(1)
 				if h := holders.Add(1); h != 1 {
 					return fmt.Errorf("%d holders", h)
 				}
@@ -890,6 +918,7 @@ func TestMutexRandomCancel(t *testing.T) {
 			}
 			return nil
 		}, func() { checkMutex(t, &mu) })
+		t.Logf("granted %d, cancelled %d, granted with ctx done %d", granted.Load(), cancelled.Load(), grantWon.Load())
 		if s := mu.state.Load(); s != mutexUnlocked || !mu.q.empty() {
 			t.Fatalf("at rest: state %d, queue empty %v", s, mu.q.empty())
 		}
@@ -941,5 +970,169 @@ func TestWaitersCancelRandom(t *testing.T) {
 		if err, _ := h.Join(context.Background()); !cancelledSet[i] && err != nil {
 			t.Fatalf("waiter %d: %v", i, err)
 		}
+	}
+}
+
+// FuzzSemaphoreModel drives a Semaphore through a sequence of operations
+// decoded from the input and checks it against a model, exactly: which
+// TryAcquire succeeds, which waiter queues, which waiters a Release or a
+// cancellation serves, and the free count after every step. Each queued
+// waiter is a goroutine; the test waits for every state change, so the
+// outcome is deterministic. Cancellation follows the documented rule: a
+// waiter still queued returns ctx's error, a granted one keeps its permits.
+func FuzzSemaphoreModel(f *testing.F) {
+	f.Add([]byte{3, 2, 2, 7, 12, 3, 4, 9, 3, 3})
+	f.Add([]byte{7, 0, 5, 2, 22, 17, 2, 4, 3, 8, 4, 13, 3})
+	f.Add([]byte{0, 2, 2, 2, 4, 3, 3, 3, 1, 6})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) == 0 {
+			return
+		}
+		size := int64(1 + ops[0]%8)
+		s := NewSemaphore(size)
+		free := size
+		type qwaiter struct {
+			n      int64
+			cancel context.CancelFunc
+			res    chan error
+		}
+		var queue []*qwaiter
+		var holders []int64
+		serve := func() { // the model of serveLocked
+			for len(queue) > 0 && queue[0].n <= free {
+				w := queue[0]
+				queue = queue[1:]
+				free -= w.n
+				if err := <-w.res; err != nil {
+					t.Fatalf("granted waiter returned %v", err)
+				}
+				holders = append(holders, w.n)
+			}
+		}
+		check := func(step int) {
+			t.Helper()
+			checkSemaphore(t, s)
+			if got := s.state.Load() >> 1; got != free {
+				t.Fatalf("step %d: free = %d, model %d", step, got, free)
+			}
+			if got := queueLen(&s.mu, &s.q); got != len(queue) {
+				t.Fatalf("step %d: %d queued, model %d", step, got, len(queue))
+			}
+		}
+		for i, b := range ops[1:] {
+			arg := int64(b / 5)
+			switch b % 5 {
+			case 0, 1: // TryAcquire, or Acquire with a ctx already done
+				k := arg % (size + 1)
+				want := len(queue) == 0 && free >= k
+				var got bool
+				if b%5 == 0 {
+					got = s.TryAcquire(k)
+				} else {
+					ctx, cancel := context.WithCancel(context.Background())
+					cancel()
+					got = s.Acquire(ctx, k) == nil
+				}
+				if got != want {
+					t.Fatalf("step %d: acquire %d = %v, model %v", i, k, got, want)
+				}
+				if got {
+					free -= k
+					holders = append(holders, k)
+				}
+			case 2: // a waiter in a goroutine
+				k := 1 + arg%size
+				ctx, cancel := context.WithCancel(context.Background())
+				w := &qwaiter{n: k, cancel: cancel, res: make(chan error, 1)}
+				go func() { w.res <- s.Acquire(ctx, k) }()
+				if len(queue) == 0 && free >= k {
+					if err := <-w.res; err != nil {
+						t.Fatal(err)
+					}
+					cancel()
+					free -= k
+					holders = append(holders, k)
+				} else {
+					queue = append(queue, w)
+					waitFor(t, func() bool { return queueLen(&s.mu, &s.q) == len(queue) })
+				}
+			case 3: // release one holder's permits
+				if len(holders) == 0 {
+					continue
+				}
+				j := int(arg) % len(holders)
+				k := holders[j]
+				holders = append(holders[:j], holders[j+1:]...)
+				s.Release(k)
+				free += k
+				serve()
+			case 4: // cancel a queued waiter
+				if len(queue) == 0 {
+					continue
+				}
+				j := int(arg) % len(queue)
+				w := queue[j]
+				queue = append(queue[:j:j], queue[j+1:]...)
+				w.cancel()
+				if err := <-w.res; !errors.Is(err, context.Canceled) {
+					t.Fatalf("step %d: cancelled waiter returned %v", i, err)
+				}
+				serve()
+			}
+			check(i)
+		}
+		for _, w := range queue {
+			w.cancel()
+			if err := <-w.res; err == nil {
+				holders = append(holders, w.n) // served as one ahead of it left
+			}
+		}
+		queue = nil
+		for _, k := range holders {
+			s.Release(k)
+		}
+		if st := s.state.Load(); st != size<<1 {
+			t.Fatalf("at rest: state %d, want %d", st, size<<1)
+		}
+	})
+}
+
+// TestGrantWinsOverCancel: a waiter whose ctx ends just after the lock (or
+// the permits) were handed to it keeps them and returns nil, whichever of
+// the two its wait sees first; nothing is lost or granted twice.
+func TestGrantWinsOverCancel(t *testing.T) {
+	for range 300 {
+		var mu Mutex
+		mu.Lock(context.Background())
+		ctx, cancel := context.WithCancel(context.Background())
+		res := make(chan error, 1)
+		go func() { res <- mu.Lock(ctx) }()
+		waitFor(t, func() bool { return queueLen(&mu.mu, &mu.q) == 1 })
+		mu.Unlock() // hands the lock over...
+		cancel()    // ...and ends the waiter's ctx, perhaps before it woke
+		if err := <-res; err != nil {
+			t.Fatalf("Lock after the hand-off = %v", err)
+		}
+		if mu.TryLock() {
+			t.Fatal("the waiter does not hold the lock")
+		}
+		mu.Unlock()
+		checkMutex(t, &mu)
+
+		s := NewSemaphore(2)
+		s.Acquire(context.Background(), 2)
+		ctx, cancel = context.WithCancel(context.Background())
+		go func() { res <- s.Acquire(ctx, 2) }()
+		waitFor(t, func() bool { return queueLen(&s.mu, &s.q) == 1 })
+		s.Release(2)
+		cancel()
+		if err := <-res; err != nil {
+			t.Fatalf("Acquire after the hand-off = %v", err)
+		}
+		if s.TryAcquire(1) {
+			t.Fatal("the waiter does not hold the permits")
+		}
+		s.Release(2)
+		checkSemaphore(t, s)
 	}
 }
