@@ -24,6 +24,9 @@ var ErrExceedsSize = errors.New("executor: Semaphore.Acquire of more permits tha
 // Acquire of more permits than the size fails at once with ErrExceedsSize
 // instead of waiting for ctx: in a task, whose context is never cancelled by
 // the executor, it would otherwise hang for good.
+//
+// Create a Semaphore with NewSemaphore (the zero value has no permits), and
+// do not copy it.
 type Semaphore struct {
 	size int64
 	// state is free<<1 | semWaiters. The fast paths change it with a CAS

@@ -831,100 +831,104 @@ func holdFor(ctx context.Context, r *rand.Rand) {
 	}
 }
 
-// TestSemaphoreRandomCancel: many tasks and goroutines acquire random
-// numbers of permits with contexts that end at random moments. Invariants:
-// a successful Acquire never pushes the holders' total above the size; a
-// failed one returns its ctx's error with ctx done; the internal state stays
-// consistent throughout (checked concurrently); at the end every permit is
-// free again and nobody is queued.
+// randomResource is what runRandomCancel drives: a Semaphore, or a Mutex as
+// a resource of one permit.
+type randomResource struct {
+	limit int64 // the most permits held at once
+	// acquire takes some permits with ctx; ok false means a TryLock that
+	// failed (nothing held, no error).
+	acquire func(ctx context.Context, r *rand.Rand) (n int64, ok bool, err error)
+	release func(n int64)
+	check   func()       // the internal invariants, at any moment
+	atRest  func() error // every permit free, nobody queued
+}
+
+// runRandomCancel: many tasks and goroutines acquire with contexts that end
+// at random moments. Invariants: a successful acquire never pushes the
+// holders' total above the limit; a failed one returns its ctx's error with
+// ctx done; the internal state stays consistent throughout (checked
+// concurrently); at the end every permit is free and nobody is queued.
+func runRandomCancel(t *testing.T, seed uint64, res randomResource) {
+	var held, granted, cancelled, grantWon atomic.Int64
+	contenders(t, seed, 6, func(ctx context.Context, r *rand.Rand) error {
+		for range 150 {
+			actx, cancel := randomCtx(ctx, r)
+			n, ok, err := res.acquire(actx, r)
+			ctxErr := actx.Err() // before cancel, which ends every ctx
+			cancel()
+			switch {
+			case err != nil:
+				if ctxErr == nil || !errors.Is(err, ctxErr) {
+					return fmt.Errorf("acquire(%d) = %v with ctx.Err() = %v", n, err, ctxErr)
+				}
+				cancelled.Add(1)
+				continue
+			case !ok:
+				continue
+			case ctxErr != nil:
+				grantWon.Add(1) // or free at once with ctx done (the fast path)
+			}
+			granted.Add(1)
+			if h := held.Add(n); h > res.limit {
+				return fmt.Errorf("%d permits held with a limit of %d", h, res.limit)
+			}
+			holdFor(ctx, r)
+			held.Add(-n)
+			res.release(n)
+		}
+		return nil
+	}, res.check)
+	t.Logf("granted %d, cancelled %d, granted with ctx done %d", granted.Load(), cancelled.Load(), grantWon.Load())
+	if err := res.atRest(); err != nil {
+		t.Fatalf("at rest: %v", err)
+	}
+	if cancelled.Load() == 0 {
+		t.Fatal("nothing was cancelled: the test exercised nothing")
+	}
+}
+
 func TestSemaphoreRandomCancel(t *testing.T) {
 	const size = 5
 	for _, seed := range []uint64{1, 2, uint64(time.Now().UnixNano())} {
 		s := NewSemaphore(size)
-		var held atomic.Int64
-		var granted, cancelled, grantWon atomic.Int64
-		contenders(t, seed, 6, func(ctx context.Context, r *rand.Rand) error {
-			for range 150 {
+		runRandomCancel(t, seed, randomResource{
+			limit: size,
+			acquire: func(ctx context.Context, r *rand.Rand) (int64, bool, error) {
 				n := r.Int64N(size + 1)
-				actx, cancel := randomCtx(ctx, r)
-				err := s.Acquire(actx, n)
-				if err != nil {
-					cancel()
-					if actx.Err() == nil || !errors.Is(err, actx.Err()) {
-						return fmt.Errorf("Acquire(%d) = %v with ctx.Err() = %v", n, err, actx.Err())
-					}
-					cancelled.Add(1)
-					continue
+				return n, true, s.Acquire(ctx, n)
+			},
+			release: s.Release,
+			check:   func() { checkSemaphore(t, s) },
+			atRest: func() error {
+				if st := s.state.Load(); st != size<<1 || !s.q.empty() {
+					return fmt.Errorf("state %d (want %d), queue empty %v", st, size<<1, s.q.empty())
 				}
-				if actx.Err() != nil {
-					grantWon.Add(1)
-				}
-				cancel()
-				granted.Add(1)
-				if h := held.Add(n); h > size {
-					return fmt.Errorf("%d permits held with size %d", h, size)
-				}
-				holdFor(ctx, r)
-				held.Add(-n)
-				s.Release(n)
-			}
-			return nil
-		}, func() { checkSemaphore(t, s) })
-		t.Logf("granted %d, cancelled %d, granted with ctx done %d", granted.Load(), cancelled.Load(), grantWon.Load())
-		if st := s.state.Load(); st != size<<1 || !s.q.empty() {
-			t.Fatalf("at rest: state %d (want %d), queue empty %v", st, size<<1, s.q.empty())
-		}
-		if cancelled.Load() == 0 {
-			t.Fatal("no Acquire was cancelled: the test exercised nothing")
-		}
+				return nil
+			},
+		})
 	}
 }
 
-// TestMutexRandomCancel: the same for Mutex, with at most one holder and
-// the lock free at the end.
 func TestMutexRandomCancel(t *testing.T) {
 	for _, seed := range []uint64{1, 2, uint64(time.Now().UnixNano())} {
 		var mu Mutex
-		var holders atomic.Int64
-		var granted, cancelled, grantWon atomic.Int64
-		contenders(t, seed, 6, func(ctx context.Context, r *rand.Rand) error {
-			for range 150 {
-				actx, cancel := randomCtx(ctx, r)
-				var err error
+		runRandomCancel(t, seed, randomResource{
+			limit: 1,
+			acquire: func(ctx context.Context, r *rand.Rand) (int64, bool, error) {
 				if r.IntN(8) == 0 {
-					if !mu.TryLock() {
-						cancel()
-						continue
-					}
-				} else if err = mu.Lock(actx); err != nil {
-					cancel()
-					if actx.Err() == nil || !errors.Is(err, actx.Err()) {
-						return fmt.Errorf("Lock = %v with ctx.Err() = %v", err, actx.Err())
-					}
-					cancelled.Add(1)
-					continue
+					return 1, mu.TryLock(), nil
 				}
-				if actx.Err() != nil {
-					grantWon.Add(1)
+				return 1, true, mu.Lock(ctx)
+			},
+			release: func(int64) { mu.Unlock() },
+			check:   func() { checkMutex(t, &mu) },
+			atRest: func() error {
+				if s := mu.state.Load(); s != mutexUnlocked || !mu.q.empty() {
+					return fmt.Errorf("state %d, queue empty %v", s, mu.q.empty())
 				}
-				cancel()
-				granted.Add(1)
-				if h := holders.Add(1); h != 1 {
-					return fmt.Errorf("%d holders", h)
-				}
-				holdFor(ctx, r)
-				holders.Add(-1)
-				mu.Unlock()
-			}
-			return nil
-		}, func() { checkMutex(t, &mu) })
-		t.Logf("granted %d, cancelled %d, granted with ctx done %d", granted.Load(), cancelled.Load(), grantWon.Load())
-		if s := mu.state.Load(); s != mutexUnlocked || !mu.q.empty() {
-			t.Fatalf("at rest: state %d, queue empty %v", s, mu.q.empty())
-		}
-		if cancelled.Load() == 0 {
-			t.Fatal("no Lock was cancelled: the test exercised nothing")
-		}
+				return nil
+			},
+		})
 	}
 }
 
