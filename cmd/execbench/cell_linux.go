@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/executor-go/executor"
+)
+
+// childEnv carries a cellSpec, as JSON, to a child process: a process
+// started with it set measures one cell, writes its cellResult to standard
+// output as JSON, and exits.
+const childEnv = "EXECBENCH_CELL"
+
+// cellSpec is the work of one cell for a Go contender.
+type cellSpec struct {
+	Contender string        `json:"contender"` // "uring", "portable" or "os"
+	Path      string        `json:"path"`
+	Size      int64         `json:"size"`
+	Direct    bool          `json:"direct"`
+	Depth     int           `json:"depth"`
+	Duration  time.Duration `json:"duration"`
+}
+
+// runCell measures one cell of a Go contender in a child process, so that
+// the process-wide figures (CPU time, OS threads) are the cell's own.
+func runCell(ctx context.Context, spec cellSpec) (cellResult, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return cellResult{}, fmt.Errorf("finding own executable to run a cell: %w", err)
+	}
+	js, err := json.Marshal(spec)
+	if err != nil {
+		return cellResult{}, err
+	}
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), childEnv+"="+string(js))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// If we die without killing the child (SIGKILL), it must not read on
+	// for the rest of its cell.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return cellResult{}, ctx.Err()
+		}
+		return cellResult{}, fmt.Errorf("cell process: %v: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	var r cellResult
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return cellResult{}, fmt.Errorf("cell process wrote %q: %v", stdout.Bytes(), err)
+	}
+	return r, nil
+}
+
+// childMain is the whole life of a child process: decode the spec, measure,
+// print the result.
+func childMain(specJSON string) {
+	var spec cellSpec
+	err := json.Unmarshal([]byte(specJSON), &spec)
+	var r cellResult
+	if err == nil {
+		r, err = measure(spec)
+	}
+	if err == nil {
+		err = json.NewEncoder(os.Stdout).Encode(r)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "execbench cell %s: %v\n", specJSON, err)
+		os.Exit(1)
+	}
+}
+
+// measure runs one cell in this process.
+func measure(spec cellSpec) (cellResult, error) {
+	if spec.Depth < 1 || spec.Size < blockSize || spec.Duration <= 0 {
+		return cellResult{}, fmt.Errorf("bad cell %+v", spec)
+	}
+	flag := os.O_RDONLY
+	if spec.Direct {
+		flag |= syscall.O_DIRECT
+	}
+	switch spec.Contender {
+	case "uring", "portable":
+		return measureExecutor(spec, flag)
+	case "os":
+		return measureOS(spec, flag)
+	}
+	return cellResult{}, fmt.Errorf("unknown contender %q", spec.Contender)
+}
+
+// measureExecutor: Depth tasks on an executor with GOMAXPROCS workers, each
+// reading through an executor.File.
+func measureExecutor(spec cellSpec, flag int) (cellResult, error) {
+	e, err := executor.New(executor.Options{Workers: runtime.GOMAXPROCS(0), Backend: spec.Contender})
+	if err != nil {
+		return cellResult{}, err
+	}
+	defer e.Shutdown(context.Background())
+	var r cellResult
+	if r.Backend = e.Backend(); r.Backend == "" {
+		r.Unavailable = "io_uring refused: " + e.BackendReason()
+		return r, nil
+	}
+	ctx := e.Context()
+	f, err := executor.OpenFile(ctx, spec.Path, flag, 0)
+	if err != nil {
+		if spec.Direct && errors.Is(err, syscall.EINVAL) {
+			r.Unavailable = directRefused
+			return r, nil
+		}
+		return r, err
+	}
+	defer f.Close()
+	bufs := alignedBuffers(spec.Depth)
+	var stop atomic.Bool
+	before := e.IOStats()
+	m := startMeter()
+	timer := time.AfterFunc(spec.Duration, func() { stop.Store(true) })
+	defer timer.Stop()
+	hs := make([]*executor.JoinHandle[int64], spec.Depth)
+	for i := range hs {
+		hs[i] = executor.Spawn(ctx, func(ctx context.Context) (int64, error) {
+			return readLoop(uint64(i), spec.Size, bufs[i], &stop, func(p []byte, off int64) (int, error) {
+				return f.ReadAt(ctx, p, off)
+			})
+		})
+	}
+	var errs []error
+	for _, h := range hs {
+		n, err := h.Join(ctx)
+		r.Ops += n
+		errs = append(errs, err)
+	}
+	m.stop(&r)
+	after := e.IOStats()
+	r.Enters, r.HaveEnters = after.Enters-before.Enters, true
+	r.Inline = after.Inline - before.Inline
+	return r, errors.Join(errs...)
+}
+
+// measureOS: Depth goroutines, each reading through the same os.File, as
+// Go code does without the executor.
+func measureOS(spec cellSpec, flag int) (cellResult, error) {
+	var r cellResult
+	f, err := os.OpenFile(spec.Path, flag, 0)
+	if err != nil {
+		if spec.Direct && errors.Is(err, syscall.EINVAL) {
+			r.Unavailable = directRefused
+			return r, nil
+		}
+		return r, err
+	}
+	defer f.Close()
+	bufs := alignedBuffers(spec.Depth)
+	var stop atomic.Bool
+	m := startMeter()
+	timer := time.AfterFunc(spec.Duration, func() { stop.Store(true) })
+	defer timer.Stop()
+	var (
+		wg   sync.WaitGroup
+		ops  atomic.Int64
+		errs = make([]error, spec.Depth)
+	)
+	for i := range spec.Depth {
+		wg.Go(func() {
+			n, err := readLoop(uint64(i), spec.Size, bufs[i], &stop, f.ReadAt)
+			ops.Add(n)
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	m.stop(&r)
+	r.Ops = ops.Load()
+	r.HaveEnters = true // os.File makes no io_uring_enter calls: 0 is a measurement
+	return r, errors.Join(errs...)
+}
+
+// directRefused explains an EINVAL from open(O_DIRECT).
+const directRefused = "O_DIRECT refused (EINVAL): the file system does not support it (tmpfs?); use -dir on a disk"
+
+// readLoop reads one block at a time into buf, at offsets drawn uniformly
+// from the file's blocks, until stop is set or a read fails, and returns
+// how many reads completed. Each reader has its own generator, seeded by
+// its index, so runs draw the same offsets.
+func readLoop(seed uint64, size int64, buf []byte, stop *atomic.Bool, readAt func([]byte, int64) (int, error)) (int64, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	blocks := size / blockSize
+	var n int64
+	for !stop.Load() {
+		off := rng.Int64N(blocks) * blockSize
+		m, err := readAt(buf, off)
+		if err != nil {
+			stop.Store(true) // the cell has failed: end it now
+			return n, err
+		}
+		if m != len(buf) {
+			stop.Store(true)
+			return n, fmt.Errorf("short read at %d: %d bytes", off, m)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// alignedBuffers returns n block-sized buffers aligned to blockSize, as
+// O_DIRECT requires, cut from one allocation. The Go heap does not move
+// objects, so the alignment holds for the buffers' lifetime.
+func alignedBuffers(n int) [][]byte {
+	mem := make([]byte, (n+1)*blockSize)
+	skip := 0
+	if r := int(uintptr(unsafe.Pointer(&mem[0])) % blockSize); r != 0 {
+		skip = blockSize - r
+	}
+	mem = mem[skip:]
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = mem[i*blockSize : (i+1)*blockSize : (i+1)*blockSize]
+	}
+	return bufs
+}
+
+// meter measures a cell's wall time, the process's CPU time and its peak
+// number of OS threads.
+type meter struct {
+	start time.Time
+	cpu   time.Duration
+	peak  atomic.Int64
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// threadSample is how often the meter counts threads: often enough to see
+// threads made for a burst of blocking reads, rarely enough to cost nothing.
+const threadSample = 20 * time.Millisecond
+
+func startMeter() *meter {
+	m := &meter{done: make(chan struct{})}
+	m.peak.Store(int64(countThreads()))
+	m.wg.Go(func() {
+		t := time.NewTicker(threadSample)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.done:
+				return
+			case <-t.C:
+				if n := int64(countThreads()); n > m.peak.Load() {
+					m.peak.Store(n)
+				}
+			}
+		}
+	})
+	m.cpu = cpuTime()
+	m.start = time.Now()
+	return m
+}
+
+// stop ends the measurement and stores it in r.
+func (m *meter) stop(r *cellResult) {
+	r.Elapsed = time.Since(m.start)
+	r.CPU, r.HaveCPU = cpuTime()-m.cpu, true
+	close(m.done)
+	m.wg.Wait()
+	r.Threads = int(max(m.peak.Load(), int64(countThreads())))
+}
+
+// cpuTime returns the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// countThreads returns the number of the process's OS threads, or 0 if
+// /proc cannot tell.
+func countThreads() int {
+	d, err := os.Open("/proc/self/task")
+	if err != nil {
+		return 0
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	return len(names)
+}

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// cellResult is what one cell measured. Unavailable, if set, says why the
+// cell could not run, and the counters are zero.
+type cellResult struct {
+	Ops         int64         `json:"ops"`
+	Elapsed     time.Duration `json:"elapsed"`
+	CPU         time.Duration `json:"cpu"` // user+system time of the measuring process
+	HaveCPU     bool          `json:"haveCPU"`
+	Enters      uint64        `json:"enters"` // io_uring_enter calls
+	HaveEnters  bool          `json:"haveEnters"`
+	Inline      uint64        `json:"inline"`  // executor reads completed without the ring
+	Threads     int           `json:"threads"` // peak OS threads; 0: not measured
+	Backend     string        `json:"backend,omitempty"`
+	Unavailable string        `json:"unavailable,omitempty"`
+}
+
+// cell is one row of the table and one element of the JSON output. Figures
+// that do not apply, or were not measured, are nil (null in JSON, blank in
+// the table).
+type cell struct {
+	Mode        string   `json:"mode"`      // "direct" or "cached"
+	Depth       int      `json:"depth"`     // concurrent readers
+	Contender   string   `json:"contender"` // "uring", "portable", "os" or "fio"
+	Name        string   `json:"name"`      // as the table shows it
+	Ops         int64    `json:"ops"`
+	Seconds     float64  `json:"seconds"`
+	OpsPerSec   float64  `json:"ops_per_sec"`
+	VsOS        *float64 `json:"ratio_to_os_file"`
+	VsFio       *float64 `json:"ratio_to_fio"`
+	CPUPerOp    *float64 `json:"cpu_us_per_op"`
+	EntersPerOp *float64 `json:"io_uring_enter_per_op"`
+	InlinePerOp *float64 `json:"inline_per_op,omitempty"` // executor: reads done without the ring
+	Threads     *int     `json:"os_threads"`
+	Backend     string   `json:"backend,omitempty"`
+	Unavailable string   `json:"unavailable,omitempty"` // why the cell has no figures
+}
+
+// contenderNames are the contenders as the table and chart name them.
+var contenderNames = map[string]string{
+	"uring":    "executor(uring)",
+	"portable": "executor(portable)",
+	"os":       "os.File",
+	"fio":      "fio",
+}
+
+// modeNames are the modes as the table and chart name them.
+var modeNames = map[string]string{
+	"direct": "O_DIRECT",
+	"cached": "page cache",
+}
+
+// newCell turns a measurement into a row.
+func newCell(mode string, depth int, contender string, r cellResult) cell {
+	c := cell{Mode: mode, Depth: depth, Contender: contender, Name: contenderNames[contender],
+		Backend: r.Backend, Unavailable: r.Unavailable}
+	if c.Unavailable != "" || r.Ops <= 0 || r.Elapsed <= 0 {
+		if c.Unavailable == "" {
+			c.Unavailable = "no read completed"
+		}
+		return c
+	}
+	ops := float64(r.Ops)
+	c.Ops = r.Ops
+	c.Seconds = r.Elapsed.Seconds()
+	c.OpsPerSec = ops / c.Seconds
+	if r.HaveCPU {
+		c.CPUPerOp = ptr(float64(r.CPU.Microseconds()) / ops)
+	}
+	if r.HaveEnters {
+		c.EntersPerOp = ptr(float64(r.Enters) / ops)
+	}
+	if contender == "uring" || contender == "portable" {
+		c.InlinePerOp = ptr(float64(r.Inline) / ops)
+	}
+	if r.Threads > 0 {
+		c.Threads = ptr(r.Threads)
+	}
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// setRatios fills in each cell's ratios to os.File and to fio at the same
+// mode and depth, where both figures exist.
+func setRatios(cells []cell) {
+	type key struct {
+		mode  string
+		depth int
+	}
+	anchor := func(contender string) map[key]float64 {
+		m := make(map[key]float64)
+		for _, c := range cells {
+			if c.Contender == contender && c.OpsPerSec > 0 {
+				m[key{c.Mode, c.Depth}] = c.OpsPerSec
+			}
+		}
+		return m
+	}
+	osRate, fioRate := anchor("os"), anchor("fio")
+	for i := range cells {
+		c := &cells[i]
+		c.VsOS, c.VsFio = nil, nil
+		if c.OpsPerSec <= 0 {
+			continue
+		}
+		k := key{c.Mode, c.Depth}
+		if a, ok := osRate[k]; ok {
+			c.VsOS = ptr(c.OpsPerSec / a)
+		}
+		if a, ok := fioRate[k]; ok {
+			c.VsFio = ptr(c.OpsPerSec / a)
+		}
+	}
+}
+
+// writeTable prints the cells as an aligned table, a blank line between
+// groups of the same mode and depth.
+func writeTable(w io.Writer, cells []cell) error {
+	var b strings.Builder
+	const format = "%-10s %5s  %-18s %11s %9s %6s %10s %10s %8s\n"
+	fmt.Fprintf(&b, format, "mode", "depth", "contender", "ops/s", "×os.File", "×fio", "CPU µs/op", "enters/op", "threads")
+	for i, c := range cells {
+		if i > 0 && (c.Mode != cells[i-1].Mode || c.Depth != cells[i-1].Depth) {
+			b.WriteByte('\n')
+		}
+		if c.Unavailable != "" {
+			fmt.Fprintf(&b, "%-10s %5d  %-18s %11s  %s\n", modeNames[c.Mode], c.Depth, c.Name, "-", c.Unavailable)
+			continue
+		}
+		fmt.Fprintf(&b, format, modeNames[c.Mode], strconv.Itoa(c.Depth), c.Name, group(int64(math.Round(c.OpsPerSec))),
+			fixed(c.VsOS, 2), fixed(c.VsFio, 2), fixed(c.CPUPerOp, 1), fixed(c.EntersPerOp, 3), integer(c.Threads))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// fixed formats *p with prec decimals, or "-" for nil.
+func fixed(p *float64, prec int) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*p, 'f', prec, 64)
+}
+
+func integer(p *int) string {
+	if p == nil {
+		return "-"
+	}
+	return strconv.Itoa(*p)
+}
+
+// group formats n with commas between groups of three digits: 1,234,567.
+func group(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// machine describes where and how the results were measured.
+type machine struct {
+	Time           string            `json:"time"`
+	GOMAXPROCS     int               `json:"gomaxprocs"`
+	NumCPU         int               `json:"num_cpu"`
+	Kernel         string            `json:"kernel"`
+	GoVersion      string            `json:"go_version"`
+	Dir            string            `json:"dir"`
+	FileSystem     string            `json:"file_system"`
+	FileSize       int64             `json:"file_size"`
+	CellDuration   string            `json:"cell_duration"`
+	Fio            string            `json:"fio"`             // fio's version, or why there is none
+	BackendReasons map[string]string `json:"backend_reasons"` // backend: why the executor uses it, or why not
+	Notes          []string          `json:"notes,omitempty"` // what the run had to say about itself
+}
+
+// report is the JSON output.
+type report struct {
+	Machine machine `json:"machine"`
+	Cells   []cell  `json:"cells"`
+}
+
+// writeJSON writes the report, indented for people who read it.
+func writeJSON(w io.Writer, m machine, cells []cell) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(report{Machine: m, Cells: cells})
+}
+
+// sizeString formats a byte count with the largest binary unit that
+// divides it: 1GiB, 8MiB, 12KiB.
+func sizeString(n int64) string {
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{40, "TiB"}, {30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
+}

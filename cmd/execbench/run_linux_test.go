@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runArgs are a small, quick run: an 8 MiB file, 100 ms cells.
+func runArgs(dir, mode string) []string {
+	return []string{"-size", "8MiB", "-duration", "100ms", "-depth", "1,4", "-mode", mode,
+		"-backends", "uring,portable,os", "-dir", dir}
+}
+
+// checkRun runs the program with args plus -json and -svg, and checks that
+// it printed one row per cell with figures, and removed its file from dir.
+func checkRun(t *testing.T, dir string, args []string, modeName string) {
+	t.Helper()
+	out := t.TempDir()
+	jsonPath, svgPath := filepath.Join(out, "r.json"), filepath.Join(out, "r.svg")
+	args = append(args, "-json", jsonPath, "-svg", svgPath)
+	var stdout, stderr strings.Builder
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	t.Logf("stderr:\n%s\nstdout:\n%s", stderr.String(), stdout.String())
+
+	if left, _ := filepath.Glob(filepath.Join(dir, "execbench-*")); len(left) > 0 {
+		t.Errorf("test file left behind: %v", left)
+	}
+	if n := strings.Count(stderr.String(), "ops/s\n"); n != 6 {
+		t.Errorf("%d progress lines with a rate, want 6", n)
+	}
+	var rows int
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if !strings.HasPrefix(line, modeName) {
+			continue
+		}
+		rows++
+		f := strings.Fields(strings.TrimPrefix(line, modeName))
+		// depth, contender, ops/s, ×os.File, ×fio, CPU µs/op, enters/op, threads
+		if len(f) != 8 || f[2] == "-" || f[2] == "0" || f[3] == "-" || f[4] != "-" || f[7] == "-" {
+			t.Errorf("row %q: want figures in every column but ×fio", line)
+		}
+		if f[1] == "os.File" && (f[3] != "1.00" || f[6] != "0.000") {
+			t.Errorf("os.File row %q: want ratio 1.00 and no io_uring_enter calls", line)
+		}
+	}
+	if rows != 6 {
+		t.Errorf("%d rows, want 6 (2 depths × 3 contenders)", rows)
+	}
+
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Cells) != 6 || rep.Machine.GOMAXPROCS < 1 || rep.Machine.Kernel == "" || rep.Machine.BackendReasons["portable"] == "" {
+		t.Errorf("JSON report: %s", b)
+	}
+	for _, c := range rep.Cells {
+		if c.Ops <= 0 || c.Unavailable != "" {
+			t.Errorf("JSON cell %+v", c)
+		}
+	}
+	svg, err := os.ReadFile(svgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parseXML(t, svg)
+}
+
+func TestRunCached(t *testing.T) {
+	dir := t.TempDir()
+	checkRun(t, dir, runArgs(dir, "cached"), "page cache")
+}
+
+func TestRunDirect(t *testing.T) {
+	dir := t.TempDir()
+	probe := filepath.Join(dir, "probe")
+	if err := os.WriteFile(probe, make([]byte, blockSize), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	why, err := checkDirect(probe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why != "" {
+		t.Skipf("%s (%s): %s", dir, fsName(dir), why)
+	}
+	os.Remove(probe)
+	checkRun(t, dir, runArgs(dir, "direct"), "O_DIRECT")
+}
+
+// TestRunInterrupted: a cancelled run (Ctrl-C) stops, says so, and removes
+// its file.
+func TestRunInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	var stdout, stderr strings.Builder
+	args := append(runArgs(dir, "cached"), "-duration", "1s")
+	err := run(ctx, args, &stdout, &stderr)
+	if !errors.Is(err, errInterrupted) {
+		t.Errorf("run = %v, want interrupted", err)
+	}
+	if stdout.Len() > 0 {
+		t.Errorf("an interrupted run printed a table:\n%s", stdout.String())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestMeasureBadSpec: a child that cannot measure reports an error.
+func TestMeasureBadSpec(t *testing.T) {
+	if _, err := measure(cellSpec{Contender: "os", Path: "/nonexistent", Size: 1 << 20, Depth: 1, Duration: time.Millisecond}); err == nil {
+		t.Error("measuring a missing file succeeded")
+	}
+	if _, err := measure(cellSpec{Contender: "spdk", Path: "x", Size: 1 << 20, Depth: 1, Duration: time.Millisecond}); err == nil {
+		t.Error("measuring an unknown contender succeeded")
+	}
+	if _, err := measure(cellSpec{Contender: "os", Depth: 0}); err == nil {
+		t.Error("measuring a bad spec succeeded")
+	}
+}
