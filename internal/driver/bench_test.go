@@ -121,10 +121,10 @@ func BenchmarkRandRead(b *testing.B) {
 		}{
 			{"os", nil},
 			{"portable", nil},
-			{"uring-shared", &config{entries: 256, nowait: false}},
-			{"uring-single", &config{entries: 256, nowait: false, singleIssuer: true}},
-			{"uring-shared+nowait", &config{entries: 256, nowait: true}},
-			{"uring-single+nowait", &config{entries: 256, nowait: true, singleIssuer: true}},
+			{"uring-shared", &config{entries: 256}},
+			{"uring-single", &config{entries: 256, singleIssuer: true}},
+			{"uring-single+nowait", &config{entries: 256, singleIssuer: true, nowait: true}},
+			{"uring-default", &defaultConfig},
 		}
 		for _, conc := range []int{1, 32, 128} {
 			for _, dc := range drivers {

@@ -74,7 +74,7 @@ type Stats struct {
 	Enters    uint64 // io_uring_enter calls (0 on portable)
 	Submitted uint64 // requests the kernel consumed from the SQ, cancels included (0 on portable)
 	Completed uint64 // operations completed, inline ones included
-	Inline    uint64 // operations completed without the ring (RWF_NOWAIT hits; every op on portable)
+	Inline    uint64 // reads and writes completed without the ring (RWF_NOWAIT hits, lone blocking calls; every op on portable)
 	Cancelled uint64 // cancellation requests made (ctx, CancelFD, Shutdown)
 	InFlight  uint64 // operations started and not yet completed
 }

@@ -229,7 +229,12 @@ func TestCancelledBeforeStart(t *testing.T) {
 		if after := d.Stats(); after.Submitted != before.Submitted || after.Completed != before.Completed {
 			t.Errorf("an op was started: before %+v after %+v", before, after)
 		}
+		// With data ready (the RWF_NOWAIT fast path would succeed), a
+		// done ctx still prevents the read.
 		unix.Write(w, []byte("x"))
+		if _, err := d.ReadAt(ctx, r, make([]byte, 4), -1); err != context.Canceled {
+			t.Errorf("ReadAt with data ready = %v, want context.Canceled", err)
+		}
 		if n, err := unix.Read(r, make([]byte, 4)); n != 1 || err != nil {
 			t.Errorf("pipe data consumed by a cancelled read: %d, %v", n, err)
 		}

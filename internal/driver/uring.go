@@ -23,9 +23,12 @@ type config struct {
 	// (IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN); otherwise submitting
 	// goroutines enter the kernel themselves.
 	singleIssuer bool
+	// blocking runs a read or write of a regular file as a plain system
+	// call when no other op is in flight.
+	blocking bool
 }
 
-var defaultConfig = config{entries: 256, nowait: true, singleIssuer: true}
+var defaultConfig = config{entries: 256, nowait: true, singleIssuer: true, blocking: true}
 
 // Hooks replaced by tests to simulate a kernel that refuses io_uring or
 // lacks an opcode.
@@ -100,7 +103,7 @@ type uringDriver struct {
 	pending, maxPending atomic.Int64
 
 	reaperTid atomic.Int32 // for tests that signal the completion thread
-	direct    sync.Map     // int32 fd → bool: O_DIRECT set (see isDirect)
+	kinds     sync.Map     // int32 fd → fdKind (see kind)
 
 	// Single issuer: submitters write wakeFd to wake the completion
 	// thread, whose read request on it lands in wakeBuf.
@@ -233,28 +236,19 @@ func (d *uringDriver) acquire(ctx context.Context) (*op, uint32, error) {
 // returns the CQE result and whether the op was cancelled through ctx.
 // The record stays owned by the caller, which releases it.
 func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE) (res int32, ctxDone bool, err error) {
-	select {
-	case <-ctx.Done():
-		return 0, true, ctx.Err()
-	default:
+	if err := doneErr(ctx); err != nil {
+		return 0, true, err
 	}
 	o.fd = fd
 	sqe.UserData = d.slab.ud(idx)
 	o.state.Store(stateWait)
 
 	d.mu.Lock()
-	if d.closed {
+	st, err := d.beginLocked(fd)
+	if err != nil {
 		d.mu.Unlock()
-		return 0, false, ErrClosed
+		return 0, false, err
 	}
-	st := d.fds[fd]
-	if st == nil {
-		st = &fdState{}
-		d.fds[fd] = st
-	}
-	st.n++
-	st.seq++
-	d.inflight++
 	d.submitLocked(sqe)
 
 	if testHookSubmitted != nil {
@@ -278,6 +272,29 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 		<-o.done
 	}
 
+	d.end(fd, st)
+	return o.res, ctxDone, nil
+}
+
+// beginLocked counts an op on fd as in flight, for CancelFD and Shutdown.
+// Called with mu held.
+func (d *uringDriver) beginLocked(fd int32) (*fdState, error) {
+	if d.closed {
+		return nil, ErrClosed
+	}
+	st := d.fds[fd]
+	if st == nil {
+		st = &fdState{}
+		d.fds[fd] = st
+	}
+	st.n++
+	st.seq++
+	d.inflight++
+	return st, nil
+}
+
+// end undoes beginLocked once the op has completed.
+func (d *uringDriver) end(fd int32, st *fdState) {
 	d.mu.Lock()
 	st.n--
 	if st.n == 0 {
@@ -292,7 +309,6 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 		d.idle = nil
 	}
 	d.mu.Unlock()
-	return o.res, ctxDone, nil
 }
 
 // submitLocked queues sqe (copied) for the kernel. It is called with mu
@@ -544,8 +560,11 @@ func (d *uringDriver) loopSingleIssuer() {
 		}
 		d.moveBacklogLocked()
 		toSubmit := d.ring.Flush()
+		// Submit and wait in one enter when nothing else is to be done:
+		// a submitter that queues more meanwhile wakes us through the
+		// eventfd read (armed, or about to be submitted in this call).
 		var wait uint32
-		if toSubmit == 0 && len(d.backlog) == 0 && d.ring.CQReady() == 0 {
+		if len(d.backlog) == 0 && d.ring.CQReady() == 0 && (armed || toSubmit == 0) {
 			wait = 1
 			d.sleeping = true
 		}
@@ -641,7 +660,7 @@ func (d *uringDriver) finish(res int32, ctxDone bool, ctx context.Context, err e
 // and completion-thread wake-up. ok is false if the kernel would block
 // (EAGAIN) or does not support RWF_NOWAIT for this file.
 func (d *uringDriver) nowait(fd int, p []byte, off int64, write bool) (n int, err error, ok bool) {
-	if !d.cfg.nowait || d.isDirect(fd) {
+	if !d.cfg.nowait || d.kind(fd)&kindDirect != 0 {
 		return 0, nil, false
 	}
 	iov := unix.Iovec{Base: &p[0]}
@@ -673,20 +692,77 @@ func (d *uringDriver) nowait(fd int, p []byte, off int64, write bool) (n int, er
 	}
 }
 
-// isDirect reports whether fd has O_DIRECT set. RWF_NOWAIT does not make
-// a direct read fail fast: the kernel performs it synchronously, blocking
-// the thread for the device's latency, so the fast path must skip such
-// descriptors. The answer is cached per descriptor number and forgotten
-// when the driver opens or closes that number; a descriptor closed and
-// reused behind the driver's back can only cost speed, never correctness.
-func (d *uringDriver) isDirect(fd int) bool {
-	if v, ok := d.direct.Load(int32(fd)); ok {
-		return v.(bool)
+// fdKind is what the driver remembers about a descriptor number.
+type fdKind uint8
+
+const (
+	kindDirect  fdKind = 1 << iota // O_DIRECT is set
+	kindRegular                    // a regular file
+)
+
+// kind returns what fd is, from a per-number cache that the driver
+// forgets when it opens or closes that number. A descriptor closed and
+// reused behind the driver's back may be misjudged: that costs speed
+// (an O_DIRECT read attempted with RWF_NOWAIT blocks; a non-regular
+// descriptor taken for a regular file may block in the blocking path,
+// only while no other op is in flight), never data.
+func (d *uringDriver) kind(fd int) fdKind {
+	if v, ok := d.kinds.Load(int32(fd)); ok {
+		return v.(fdKind)
 	}
-	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	direct := err == nil && fl&unix.O_DIRECT != 0
-	d.direct.Store(int32(fd), direct)
-	return direct
+	var k fdKind
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_DIRECT != 0 {
+		k |= kindDirect
+	}
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		k |= kindRegular
+	}
+	d.kinds.Store(int32(fd), k)
+	return k
+}
+
+// blocking runs a read or write of a regular file as a plain system call
+// on the calling goroutine when no other op is in flight. A lone op gains
+// nothing from the ring but pays two thread wake-ups (the completion
+// thread's and the op goroutine's), which doubles its latency; with
+// other ops in flight the ring batches and overlaps them. Reads and
+// writes of regular files cannot be interrupted by cancellation on the
+// ring either (the kernel waits for the device), so the semantics are
+// the same. ok is false if the ring must be used.
+func (d *uringDriver) blocking(fd int, p []byte, off int64, write bool) (n int, err error, ok bool) {
+	if !d.cfg.blocking || d.kind(fd)&kindRegular == 0 {
+		return 0, nil, false
+	}
+	d.mu.Lock()
+	if d.inflight != 0 {
+		d.mu.Unlock()
+		return 0, nil, false
+	}
+	st, err := d.beginLocked(int32(fd))
+	d.mu.Unlock()
+	if err != nil {
+		return 0, err, true
+	}
+	defer d.end(int32(fd), st)
+	for {
+		switch {
+		case write && off < 0:
+			n, err = unix.Write(fd, p)
+		case write:
+			n, err = unix.Pwrite(fd, p, off)
+		case off < 0:
+			n, err = unix.Read(fd, p)
+		default:
+			n, err = unix.Pread(fd, p, off)
+		}
+		if err != syscall.EINTR {
+			if n < 0 {
+				n = 0
+			}
+			return n, err, true
+		}
+	}
 }
 
 func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, off int64) (int, error) {
@@ -699,10 +775,18 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	if d.isClosed.Load() {
 		return 0, ErrClosed
 	}
+	if err := doneErr(ctx); err != nil {
+		return 0, err
+	}
 	if len(p) > maxRW {
 		p = p[:maxRW]
 	}
 	if n, err, ok := d.nowait(fd, p, off, opcode == uring.OpWrite); ok {
+		d.inline.Add(1)
+		d.completed.Add(1)
+		return n, err
+	}
+	if n, err, ok := d.blocking(fd, p, off, opcode == uring.OpWrite); ok {
 		d.inline.Add(1)
 		d.completed.Add(1)
 		return n, err
@@ -774,7 +858,7 @@ func (d *uringDriver) Open(ctx context.Context, dirfd int, path string, flags in
 	if err != nil {
 		return -1, err
 	}
-	d.direct.Delete(int32(fd))
+	d.kinds.Delete(int32(fd))
 	return fd, nil
 }
 
@@ -841,7 +925,7 @@ func (d *uringDriver) Close(fd int) error {
 		return err
 	}
 	d.CancelFD(fd)
-	d.direct.Delete(int32(fd))
+	d.kinds.Delete(int32(fd))
 	// A plain close(2): after CancelFD the ring holds no reference to fd
 	// that an IORING_OP_CLOSE would have to order against, and the
 	// system call is cheaper than a ring round trip.
@@ -883,6 +967,17 @@ func (d *uringDriver) Shutdown() error {
 		}
 	})
 	return d.shutErr
+}
+
+// doneErr returns ctx.Err() if ctx is done. Unlike calling ctx.Err()
+// directly, it takes no lock when ctx is not done.
+func doneErr(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	default:
+		return nil
+	}
 }
 
 // checkPath rejects paths the kernel cannot be given.

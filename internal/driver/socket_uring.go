@@ -1,0 +1,213 @@
+package driver
+
+import (
+	"context"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"github.com/executor-go/executor/internal/uring"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	// The socket opcodes join the set the uring backend requires, so that
+	// a kernel lacking one falls back to the portable backend for
+	// everything (invariant 9). All of them predate STATX and OPENAT
+	// (Linux 5.5/5.6), which the backend already requires.
+	requiredOps = append(requiredOps,
+		struct {
+			op   uint8
+			name string
+		}{uring.OpAccept, "ACCEPT"},
+		struct {
+			op   uint8
+			name string
+		}{uring.OpConnect, "CONNECT"},
+		struct {
+			op   uint8
+			name string
+		}{uring.OpSend, "SEND"},
+		struct {
+			op   uint8
+			name string
+		}{uring.OpRecv, "RECV"},
+	)
+	// A server keeps a receive in flight on every idle connection, and
+	// each one holds an op record until data arrives; 256 records would
+	// deadlock a server with a few hundred connections (the records would
+	// all be held by receives whose data depends on sends still waiting
+	// for one). 4096 records bound the rings' CQ at 16384 entries.
+	// TODO(driver): grow the record slab on demand instead.
+	if defaultConfig.entries < 4096 {
+		defaultConfig.entries = 4096
+	}
+}
+
+// Inline attempts: a non-blocking system call on the calling goroutine
+// before a ring request. They save the ring round trip (queueing, waking
+// the completion thread, the wake-up of the waiting goroutine) when the
+// call can complete at once, and cost one failed system call when it
+// cannot. Sends almost always complete at once (socket buffer room);
+// receives and accepts do when data or connections are already queued.
+// Tests and benchmarks switch them off to measure the ring alone.
+var (
+	inlineSend   = true
+	inlineRecv   = true
+	inlineAccept = true
+)
+
+func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, error) {
+	if err := checkFD(fd); err != nil {
+		return -1, nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return -1, nil, err
+	}
+	if d.isClosed.Load() {
+		return -1, nil, ErrClosed
+	}
+	a := new(sockaddrArgs)
+	a.n = unix.SizeofSockaddrAny
+	if inlineAccept {
+		for {
+			r, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&a.raw)),
+				uintptr(unsafe.Pointer(&a.n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+			if errno == syscall.EINTR || errno == syscall.ECONNABORTED {
+				a.n = unix.SizeofSockaddrAny
+				continue
+			}
+			if errno == 0 {
+				d.inline.Add(1)
+				d.completed.Add(1)
+				return int(r), a.decode(), nil
+			}
+			if errno != syscall.EAGAIN {
+				return -1, nil, errno
+			}
+			a.n = unix.SizeofSockaddrAny
+			break
+		}
+	}
+	o, idx, err := d.acquire(ctx)
+	if err != nil {
+		return -1, nil, err
+	}
+	defer d.slab.release(idx)
+	o.pin.Pin(a)
+	defer o.pin.Unpin()
+	var sqe uring.SQE
+	sqe.PrepAccept(fd, unsafe.Pointer(&a.raw), &a.n, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, false)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	if err == nil && ctxDone && res >= 0 {
+		// Completed after its cancellation: nobody will own the
+		// connection (invariant 7).
+		unix.Close(int(res))
+		return -1, nil, ctx.Err()
+	}
+	nfd, err := d.finish(res, ctxDone, ctx, err)
+	if err != nil {
+		return -1, nil, err
+	}
+	return nfd, a.decode(), nil
+}
+
+func (d *uringDriver) Connect(ctx context.Context, fd int, sa unix.Sockaddr) error {
+	if err := checkFD(fd); err != nil {
+		return err
+	}
+	a := new(sockaddrArgs)
+	if err := a.encode(sa); err != nil {
+		return err
+	}
+	o, idx, err := d.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.slab.release(idx)
+	o.pin.Pin(a)
+	defer o.pin.Unpin()
+	var sqe uring.SQE
+	sqe.PrepConnect(fd, unsafe.Pointer(&a.raw), a.n)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	_, err = d.finish(res, ctxDone, ctx, err)
+	return err
+}
+
+func (d *uringDriver) Recv(ctx context.Context, fd int, p []byte) (int, error) {
+	return d.sockRW(ctx, uring.OpRecv, fd, p)
+}
+
+func (d *uringDriver) Send(ctx context.Context, fd int, p []byte) (int, error) {
+	return d.sockRW(ctx, uring.OpSend, fd, p)
+}
+
+func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte) (int, error) {
+	if err := checkFD(fd); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if d.isClosed.Load() {
+		return 0, ErrClosed
+	}
+	if len(p) > maxRW {
+		p = p[:maxRW]
+	}
+	send := opcode == uring.OpSend
+	flags := 0
+	if send {
+		flags = unix.MSG_NOSIGNAL
+	}
+	if send && inlineSend || !send && inlineRecv {
+		trap := uintptr(unix.SYS_RECVFROM)
+		if send {
+			trap = unix.SYS_SENDTO
+		}
+		for {
+			r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+				uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+			runtime.KeepAlive(p)
+			if errno == syscall.EINTR {
+				continue
+			}
+			if errno == syscall.EAGAIN {
+				break
+			}
+			d.inline.Add(1)
+			d.completed.Add(1)
+			if errno != 0 {
+				return 0, errno
+			}
+			return int(r), nil
+		}
+	}
+	o, idx, err := d.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer d.slab.release(idx)
+	o.pin.Pin(&p[0])
+	defer o.pin.Unpin()
+	var sqe uring.SQE
+	if send {
+		sqe.PrepSend(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags)
+	} else {
+		sqe.PrepRecv(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags, -1)
+	}
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	return d.finish(res, ctxDone, ctx, err)
+}
+
+func (d *uringDriver) ShutdownFD(fd int, how int) error {
+	if err := checkFD(fd); err != nil {
+		return err
+	}
+	return unix.Shutdown(fd, how)
+}
+
+var _ Sockets = (*uringDriver)(nil)
