@@ -49,9 +49,7 @@ func runCell(ctx context.Context, spec cellSpec) (cellResult, error) {
 	cmd.Env = append(os.Environ(), childEnv+"="+string(js))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// If we die without killing the child (SIGKILL), it must not read on
-	// for the rest of its cell.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return cellResult{}, ctx.Err()
@@ -63,6 +61,15 @@ func runCell(ctx context.Context, spec cellSpec) (cellResult, error) {
 		return cellResult{}, fmt.Errorf("cell process wrote %q: %v", stdout.Bytes(), err)
 	}
 	return r, nil
+}
+
+// childAttr returns the attributes of a child process, a cell's or fio's.
+// A child gets a process group of its own, so that the terminal's Ctrl-C
+// reaches only us: we then stop the child (exec.CommandContext kills it)
+// and know the cell was interrupted rather than failed. If we die without
+// stopping it, the kernel kills it (Pdeathsig) rather than let it read on.
+func childAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // childMain is the whole life of a child process: decode the spec, measure,
@@ -189,7 +196,7 @@ func measureOS(spec cellSpec, flag int) (cellResult, error) {
 }
 
 // directRefused explains an EINVAL from open(O_DIRECT).
-const directRefused = "O_DIRECT refused (EINVAL): the file system does not support it (tmpfs?); use -dir on a disk"
+const directRefused = "O_DIRECT refused (EINVAL): the file system does not support it; use -dir on a disk"
 
 // readLoop reads one block at a time into buf, at offsets drawn uniformly
 // from the file's blocks, until stop is set or a read fails, and returns

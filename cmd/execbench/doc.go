@@ -39,8 +39,11 @@
 //	            (iou-wrk) count, as they are threads of the process
 //
 // A cell that cannot run says why instead of giving numbers: O_DIRECT
-// refused by the file system (tmpfs does not support it: use -dir to put
-// the file on a disk), io_uring refused by the kernel, fio not installed.
+// refused by the file system, io_uring refused by the kernel, fio not
+// installed. If the directory is on tmpfs (as /tmp is on some systems),
+// the program says so: tmpfs refuses O_DIRECT before Linux 6.6, and since
+// then accepts it but serves it from memory, so use -dir to put the file on
+// a disk.
 //
 // The flags are:
 //

@@ -66,7 +66,8 @@ func createFile(ctx context.Context, dir string, size int64) (name string, err e
 }
 
 // checkDirect reports why name cannot be read with O_DIRECT, or "" if it
-// can: tmpfs, for one, refuses O_DIRECT at open with EINVAL.
+// can: tmpfs before Linux 6.6, for one, refuses O_DIRECT at open with
+// EINVAL.
 func checkDirect(name string) (string, error) {
 	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_DIRECT, 0)
 	if errors.Is(err, syscall.EINVAL) {

@@ -51,7 +51,7 @@ func runFio(ctx context.Context, fio, path string, direct bool, depth int, d tim
 	cmd := exec.CommandContext(ctx, fio, fioArgs(path, direct, depth, d)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	err := cmd.Run()
 	if ctx.Err() != nil {
 		return cellResult{}, ctx.Err()

@@ -32,6 +32,9 @@ func main() {
 	switch {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintf(os.Stderr, "execbench: %v\n", err)
+		os.Exit(130) // as a shell reports a program killed by SIGINT
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(os.Stderr, "execbench: %v (see -h)\n", err)
 		os.Exit(2)
@@ -96,13 +99,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			m.Fio = fioVersion(fio)
 		}
 	}
-	if m.FileSystem == "tmpfs" && slices.Contains(c.modes, "direct") {
-		note("%s is tmpfs, which refuses O_DIRECT: the O_DIRECT rows will be unavailable; use -dir on a disk-backed file system", c.dir)
+	if m.FileSystem == "tmpfs" {
+		// Kernels before 6.6 refuse O_DIRECT on tmpfs; later ones accept
+		// it, but the file is in memory either way.
+		note("%s is tmpfs: the file lives in memory, so O_DIRECT reads are memory copies (or refused, before Linux 6.6), not device reads; use -dir on a disk-backed file system", c.dir)
 	}
 
 	total := len(c.modes) * len(c.depths) * len(c.backends)
 	fmt.Fprintf(stderr, "execbench: %d cells of %v, %s file in %s (%s), GOMAXPROCS %d\n",
 		total, c.duration, sizeString(c.size), c.dir, m.FileSystem, m.GOMAXPROCS)
+	fmt.Fprintf(stderr, "writing the %s test file…\n", sizeString(c.size))
 	start := time.Now()
 	name, err := createFile(ctx, c.dir, c.size)
 	if err != nil {
