@@ -143,7 +143,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 						return err
 					}
 				}
-				var r cellResult
+				var (
+					r   cellResult
+					err error
+				)
 				switch {
 				case unavailable[b] != "":
 					r.Unavailable = unavailable[b]

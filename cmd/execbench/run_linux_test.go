@@ -132,3 +132,32 @@ func TestMeasureBadSpec(t *testing.T) {
 		t.Error("measuring a bad spec succeeded")
 	}
 }
+
+// TestRunWithoutFio: without fio on PATH, the fio rows say so and the other
+// contenders still run.
+func TestRunWithoutFio(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PATH", t.TempDir())
+	var stdout, stderr strings.Builder
+	args := []string{"-size", "1MiB", "-duration", "20ms", "-depth", "1", "-mode", "cached", "-backends", "os,fio", "-dir", dir}
+	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
+		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), fioMissing) {
+		t.Errorf("stderr lacks %q:\n%s", fioMissing, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "os.File") || strings.Contains(lines[1], "unavailable") ||
+		!strings.Contains(lines[2], "fio not installed") {
+		t.Errorf("table:\n%s", stdout.String())
+	}
+}
+
+// TestRunCellFails: a cell whose child fails reports the child's error.
+func TestRunCellFails(t *testing.T) {
+	_, err := runCell(context.Background(), cellSpec{Contender: "os", Path: filepath.Join(t.TempDir(), "missing"),
+		Size: 1 << 20, Depth: 1, Duration: time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Errorf("runCell on a missing file: %v", err)
+	}
+}
