@@ -10,40 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func init() {
-	// The socket opcodes join the set the uring backend requires, so that
-	// a kernel lacking one falls back to the portable backend for
-	// everything (invariant 9). All of them predate STATX and OPENAT
-	// (Linux 5.5/5.6), which the backend already requires.
-	requiredOps = append(requiredOps,
-		struct {
-			op   uint8
-			name string
-		}{uring.OpAccept, "ACCEPT"},
-		struct {
-			op   uint8
-			name string
-		}{uring.OpConnect, "CONNECT"},
-		struct {
-			op   uint8
-			name string
-		}{uring.OpSend, "SEND"},
-		struct {
-			op   uint8
-			name string
-		}{uring.OpRecv, "RECV"},
-	)
-	// A server keeps a receive in flight on every idle connection, and
-	// each one holds an op record until data arrives; 256 records would
-	// deadlock a server with a few hundred connections (the records would
-	// all be held by receives whose data depends on sends still waiting
-	// for one). 4096 records bound the rings' CQ at 16384 entries.
-	// TODO(driver): grow the record slab on demand instead.
-	if defaultConfig.entries < 4096 {
-		defaultConfig.entries = 4096
-	}
-}
-
 // Inline attempts: a non-blocking system call on the calling goroutine
 // before a ring request. They save the ring round trip (queueing, waking
 // the completion thread, the wake-up of the waiting goroutine) when the
@@ -61,7 +27,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 	if err := checkFD(fd); err != nil {
 		return -1, nil, err
 	}
-	if err := ctx.Err(); err != nil {
+	if err := doneErr(ctx); err != nil {
 		return -1, nil, err
 	}
 	if d.isClosed.Load() {
@@ -149,7 +115,7 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := ctx.Err(); err != nil {
+	if err := doneErr(ctx); err != nil {
 		return 0, err
 	}
 	if d.isClosed.Load() {

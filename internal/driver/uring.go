@@ -28,7 +28,12 @@ type config struct {
 	blocking bool
 }
 
-var defaultConfig = config{entries: 256, nowait: true, singleIssuer: true, blocking: true}
+// defaultConfig has 4096 op records because a server keeps a receive in
+// flight on every idle connection, each holding a record until data
+// arrives: with a few hundred records, receives could hold them all while
+// the sends their data depends on wait for one. 4096 records make a CQ
+// of 16384 entries (256 KiB) and an SQ of 4096 (256 KiB of SQEs).
+var defaultConfig = config{entries: 4096, nowait: true, singleIssuer: true, blocking: true}
 
 // Hooks replaced by tests to simulate a kernel that refuses io_uring or
 // lacks an opcode.
@@ -56,6 +61,12 @@ var requiredOps = []struct {
 	{uring.OpOpenat, "OPENAT"},
 	{uring.OpStatx, "STATX"},
 	{uring.OpAsyncCancel, "ASYNC_CANCEL"},
+	// Sockets (socket_uring.go): a kernel lacking one falls back to the
+	// portable backend for everything. All predate STATX and OPENAT.
+	{uring.OpAccept, "ACCEPT"},
+	{uring.OpConnect, "CONNECT"},
+	{uring.OpSend, "SEND"},
+	{uring.OpRecv, "RECV"},
 }
 
 // requiredFeatures are the setup features the backend relies on: no lost

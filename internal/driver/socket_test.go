@@ -1,0 +1,189 @@
+package driver
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// listen returns a non-blocking TCP listener on 127.0.0.1 and its
+// address, closed at the end of the test.
+func listen(t *testing.T) (int, unix.Sockaddr) {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd, sa
+}
+
+func tcpSocket(t *testing.T) int {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	return fd
+}
+
+// withoutInline runs the test with the inline socket attempts off, so
+// every op goes through the ring.
+func withoutInline(t *testing.T) {
+	inlineSend, inlineRecv, inlineAccept = false, false, false
+	t.Cleanup(func() { inlineSend, inlineRecv, inlineAccept = true, true, true })
+}
+
+func TestSocketRoundTrip(t *testing.T) {
+	for _, inline := range []bool{true, false} {
+		t.Run(map[bool]string{true: "inline", false: "ring"}[inline], func(t *testing.T) {
+			if !inline {
+				withoutInline(t)
+			}
+			d := newTestUring(t, defaultConfig)
+			ctx := context.Background()
+			ln, addr := listen(t)
+			accepted := make(chan int, 1)
+			go func() {
+				nfd, sa, err := d.Accept(ctx, ln)
+				if err != nil {
+					t.Errorf("Accept: %v", err)
+					accepted <- -1
+					return
+				}
+				if sa4, ok := sa.(*unix.SockaddrInet4); !ok || sa4.Addr != [4]byte{127, 0, 0, 1} {
+					t.Errorf("peer address %#v", sa)
+				}
+				accepted <- nfd
+			}()
+			c := tcpSocket(t)
+			if err := d.Connect(ctx, c, addr); err != nil {
+				t.Fatalf("Connect: %v", err)
+			}
+			s := <-accepted
+			if s < 0 {
+				return
+			}
+			defer d.Close(s)
+			if flags, _ := unix.FcntlInt(uintptr(s), unix.F_GETFL, 0); flags&unix.O_NONBLOCK == 0 {
+				t.Error("accepted socket is blocking")
+			}
+			msg := bytes.Repeat([]byte("ping"), 1000)
+			go func() {
+				for sent := 0; sent < len(msg); {
+					n, err := d.Send(ctx, c, msg[sent:])
+					if err != nil {
+						t.Errorf("Send: %v", err)
+						return
+					}
+					sent += n
+				}
+				d.ShutdownFD(c, unix.SHUT_WR)
+			}()
+			var got []byte
+			buf := make([]byte, 1500)
+			for {
+				n, err := d.Recv(ctx, s, buf)
+				if err != nil {
+					t.Fatalf("Recv: %v", err)
+				}
+				if n == 0 {
+					break
+				}
+				got = append(got, buf[:n]...)
+			}
+			if !bytes.Equal(got, msg) {
+				t.Fatalf("received %d bytes, sent %d", len(got), len(msg))
+			}
+			if err := d.Connect(ctx, c, &unix.SockaddrInet4{}); err == nil {
+				t.Error("second Connect succeeded")
+			}
+			if err := d.Connect(ctx, c, nil); err != unix.EAFNOSUPPORT {
+				t.Errorf("Connect(nil) = %v", err)
+			}
+		})
+	}
+}
+
+// TestAcceptCompletedAfterCancel is invariant 7 for sockets: an accept
+// that completes after its ctx was cancelled has the connection closed.
+func TestAcceptCompletedAfterCancel(t *testing.T) {
+	withoutInline(t)
+	d := newTestUring(t, config{entries: 8, singleIssuer: true})
+	ln, addr := listen(t)
+	c := tcpSocket(t)
+	before := fdCount(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	completed := d.Stats().Completed
+	testHookSubmitted = func() {
+		if err := unix.Connect(c, addr); err != unix.EINPROGRESS && err != nil {
+			t.Errorf("connect: %v", err)
+		}
+		waitFor(t, "accept completed", func() bool { return d.Stats().Completed > completed })
+		cancel()
+	}
+	defer func() { testHookSubmitted = nil }()
+	nfd, _, err := d.Accept(ctx, ln)
+	if err != context.Canceled || nfd != -1 {
+		t.Fatalf("Accept = %d, %v; want -1, context.Canceled", nfd, err)
+	}
+	if after := fdCount(t); after != before {
+		t.Fatalf("fds: %d before, %d after: the accepted connection leaked", before, after)
+	}
+}
+
+// TestSocketCancel: a pending receive or accept returns ctx's error when
+// cancelled, and Close cancels a pending receive with ECANCELED.
+func TestSocketCancel(t *testing.T) {
+	withoutInline(t)
+	d := newTestUring(t, config{entries: 8, singleIssuer: true})
+	ln, _ := listen(t)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	go func() {
+		_, _, err := d.Accept(ctx, ln)
+		errs <- err
+	}()
+	go func() {
+		_, err := d.Recv(ctx, fds[0], make([]byte, 8))
+		errs <- err
+	}()
+	waitFor(t, "ops in flight", func() bool { return d.Stats().InFlight == 2 })
+	cancel()
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != context.Canceled {
+			t.Errorf("cancelled op = %v", err)
+		}
+	}
+
+	go func() {
+		_, err := d.Recv(context.Background(), fds[0], make([]byte, 8))
+		errs <- err
+	}()
+	waitFor(t, "recv in flight", func() bool { return d.Stats().InFlight == 1 })
+	if err := d.Close(fds[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; !isErrno(err, unix.ECANCELED) {
+		t.Errorf("Recv pending at Close = %v, want ECANCELED", err)
+	}
+}
