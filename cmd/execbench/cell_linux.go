@@ -116,83 +116,87 @@ func measureExecutor(spec cellSpec, flag int) (cellResult, error) {
 		return cellResult{}, err
 	}
 	defer e.Shutdown(context.Background())
-	var r cellResult
-	if r.Backend = e.Backend(); r.Backend == "" {
-		r.Unavailable = "io_uring refused: " + e.BackendReason()
-		return r, nil
+	backend := e.Backend()
+	if backend == "" {
+		return cellResult{Unavailable: "io_uring refused: " + e.BackendReason()}, nil
 	}
 	ctx := e.Context()
 	f, err := executor.OpenFile(ctx, spec.Path, flag, 0)
 	if err != nil {
-		if spec.Direct && errors.Is(err, syscall.EINVAL) {
-			r.Unavailable = directRefused
-			return r, nil
-		}
-		return r, err
+		return openFailed(spec, err)
 	}
 	defer f.Close()
-	bufs := alignedBuffers(spec.Depth)
-	var stop atomic.Bool
+	r := cellResult{Backend: backend}
 	before := e.IOStats()
-	m := startMeter()
-	timer := time.AfterFunc(spec.Duration, func() { stop.Store(true) })
-	defer timer.Stop()
-	hs := make([]*executor.JoinHandle[int64], spec.Depth)
-	for i := range hs {
-		hs[i] = executor.Spawn(ctx, func(ctx context.Context) (int64, error) {
-			return readLoop(uint64(i), spec.Size, bufs[i], &stop, func(p []byte, off int64) (int, error) {
+	err = drive(spec, &r, func(i int, buf []byte, stop *atomic.Bool) func() (int64, error) {
+		h := executor.Spawn(ctx, func(ctx context.Context) (int64, error) {
+			return readLoop(uint64(i), spec.Size, buf, stop, func(p []byte, off int64) (int, error) {
 				return f.ReadAt(ctx, p, off)
 			})
 		})
-	}
-	var errs []error
-	for _, h := range hs {
-		n, err := h.Join(ctx)
-		r.Ops += n
-		errs = append(errs, err)
-	}
-	m.stop(&r)
+		return func() (int64, error) { return h.Join(ctx) }
+	})
 	after := e.IOStats()
 	r.Enters, r.HaveEnters = after.Enters-before.Enters, true
 	r.Inline = after.Inline - before.Inline
-	return r, errors.Join(errs...)
+	return r, err
 }
 
 // measureOS: Depth goroutines, each reading through the same os.File, as
 // Go code does without the executor.
 func measureOS(spec cellSpec, flag int) (cellResult, error) {
-	var r cellResult
 	f, err := os.OpenFile(spec.Path, flag, 0)
 	if err != nil {
-		if spec.Direct && errors.Is(err, syscall.EINVAL) {
-			r.Unavailable = directRefused
-			return r, nil
-		}
-		return r, err
+		return openFailed(spec, err)
 	}
 	defer f.Close()
+	// os.File makes no io_uring_enter calls: 0 is a measurement.
+	r := cellResult{HaveEnters: true}
+	err = drive(spec, &r, func(i int, buf []byte, stop *atomic.Bool) func() (int64, error) {
+		var (
+			n    int64
+			err  error
+			done = make(chan struct{})
+		)
+		go func() {
+			defer close(done)
+			n, err = readLoop(uint64(i), spec.Size, buf, stop, f.ReadAt)
+		}()
+		return func() (int64, error) { <-done; return n, err }
+	})
+	return r, err
+}
+
+// drive runs a cell: it starts spec.Depth readers with start, which returns
+// a function that waits for the reader and returns its count, stops them
+// after spec.Duration, and measures around them.
+func drive(spec cellSpec, r *cellResult, start func(i int, buf []byte, stop *atomic.Bool) (wait func() (int64, error))) error {
 	bufs := alignedBuffers(spec.Depth)
 	var stop atomic.Bool
 	m := startMeter()
 	timer := time.AfterFunc(spec.Duration, func() { stop.Store(true) })
 	defer timer.Stop()
-	var (
-		wg   sync.WaitGroup
-		ops  atomic.Int64
-		errs = make([]error, spec.Depth)
-	)
-	for i := range spec.Depth {
-		wg.Go(func() {
-			n, err := readLoop(uint64(i), spec.Size, bufs[i], &stop, f.ReadAt)
-			ops.Add(n)
-			errs[i] = err
-		})
+	waits := make([]func() (int64, error), spec.Depth)
+	for i := range waits {
+		waits[i] = start(i, bufs[i], &stop)
 	}
-	wg.Wait()
-	m.stop(&r)
-	r.Ops = ops.Load()
-	r.HaveEnters = true // os.File makes no io_uring_enter calls: 0 is a measurement
-	return r, errors.Join(errs...)
+	var errs []error
+	for _, wait := range waits {
+		n, err := wait()
+		r.Ops += n
+		errs = append(errs, err)
+	}
+	m.stop(r)
+	return errors.Join(errs...)
+}
+
+// openFailed turns the failure to open the file into the cell's result:
+// unavailable if O_DIRECT was refused, an error otherwise.
+func openFailed(spec cellSpec, err error) (cellResult, error) {
+	if spec.Direct && errors.Is(err, syscall.EINVAL) {
+		return cellResult{Unavailable: directRefused}, nil
+	}
+	return cellResult{}, err
 }
 
 // directRefused explains an EINVAL from open(O_DIRECT).
