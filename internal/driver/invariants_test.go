@@ -367,6 +367,30 @@ func testTinyRing(t *testing.T, cfg config) {
 	if d.ring.CQOverflow() != 0 {
 		t.Errorf("CQ overflowed: %d", d.ring.CQOverflow())
 	}
+	// Cancels compete for the 2-entry SQ with the ops they cancel: two
+	// reads pending on an empty pipe are cancelled at once, again and
+	// again; no cancel may be dropped, or a read would never return.
+	for i := 0; i < 200; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		errs := make(chan error, 2)
+		for j := 0; j < 2; j++ {
+			go func() {
+				_, err := d.ReadAt(ctx, pr, make([]byte, 8), -1)
+				errs <- err
+			}()
+		}
+		waitFor(t, "reads in flight", func() bool { return d.Stats().InFlight == 2 })
+		cancel()
+		for j := 0; j < 2; j++ {
+			if err := <-errs; err != context.Canceled {
+				t.Fatalf("round %d: cancelled read = %v", i, err)
+			}
+		}
+	}
+	if c := d.Stats().Cancelled; c < 400 {
+		t.Errorf("%d cancels submitted, want at least 400", c)
+	}
+
 	// Every request submitted has been reaped, except the armed wake-up
 	// read of the single-issuer design.
 	armed := int64(0)
