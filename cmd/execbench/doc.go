@@ -33,10 +33,11 @@
 //	CPU µs/op   user+system CPU time of the whole process during the cell,
 //	            divided by the reads (fio: its own usr_cpu+sys_cpu)
 //	enters/op   io_uring_enter system calls per read (executor's IOStats;
-//	            0 for os.File, which makes none; blank for fio)
+//	            0 for os.File, which makes none; "-" for fio)
 //	threads     the most OS threads the process had during the cell,
 //	            sampled from /proc/self/task; io_uring's kernel workers
-//	            (iou-wrk) count, as they are threads of the process
+//	            (iou-wrk) count, as they are threads of the process ("-"
+//	            for fio)
 //
 // A cell that cannot run says why instead of giving numbers: O_DIRECT
 // refused by the file system, io_uring refused by the kernel, fio not
@@ -47,7 +48,8 @@
 //
 // The flags are:
 //
-//	-size SIZE        size of the test file: 1GiB, 256MiB, 4096… (default 1GiB)
+//	-size SIZE        size of the test file, a multiple of 4KiB and at least
+//	                  1MiB: 1GiB, 256MiB, 8MiB… (default 1GiB)
 //	-duration D       how long each cell runs (default 2s)
 //	-depth LIST       concurrent readers, comma-separated (default 1,32,128)
 //	-mode M           direct, cached or both (default both)
@@ -55,6 +57,16 @@
 //	-dir DIR          where to put the test file (default os.TempDir())
 //	-json FILE        also write the results as JSON
 //	-svg FILE         also write a bar chart of ops/s as SVG
+//
+// The JSON document holds "machine" (GOMAXPROCS, kernel release, file
+// system, fio's version, why each executor backend was chosen, notes) and
+// "cells", one object per row with every column; a figure that does not
+// apply is null. Cells of the executor also give inline_per_op: the share
+// of reads the driver completed without the ring (page-cache hits through
+// RWF_NOWAIT, or a lone read run as a plain system call).
+//
+// The exit status is 0 on success, 1 on failure, 2 for a bad command line
+// and 130 when interrupted.
 //
 // The numbers are only as quiet as the machine: compare ratios measured in
 // the same run rather than absolute figures across runs.

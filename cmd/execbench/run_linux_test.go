@@ -161,3 +161,29 @@ func TestRunCellFails(t *testing.T) {
 		t.Errorf("runCell on a missing file: %v", err)
 	}
 }
+
+// TestMeasure runs cells in this process, where goleak and the race
+// detector watch the harness itself.
+func TestMeasure(t *testing.T) {
+	dir := t.TempDir()
+	name, err := createFile(context.Background(), dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, contender := range []string{"uring", "portable", "os"} {
+		r, err := measure(cellSpec{Contender: contender, Path: name, Size: 1 << 20, Depth: 3, Duration: 20 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("%s: %v", contender, err)
+		}
+		if r.Unavailable != "" {
+			t.Logf("%s: unavailable: %s", contender, r.Unavailable)
+			continue
+		}
+		if r.Ops <= 0 || r.Elapsed < 20*time.Millisecond || !r.HaveCPU || !r.HaveEnters || r.Threads <= 0 {
+			t.Errorf("%s: %+v", contender, r)
+		}
+		if contender != "os" && r.Backend != contender {
+			t.Errorf("%s: ran on backend %q", contender, r.Backend)
+		}
+	}
+}
