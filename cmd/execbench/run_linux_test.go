@@ -33,8 +33,8 @@ func checkRun(t *testing.T, dir string, args []string, modeName string) {
 	if left, _ := filepath.Glob(filepath.Join(dir, "execbench-*")); len(left) > 0 {
 		t.Errorf("test file left behind: %v", left)
 	}
-	if n := strings.Count(stderr.String(), "ops/s\n"); n != 6 {
-		t.Errorf("%d progress lines with a rate, want 6", n)
+	if n := strings.Count(stderr.String(), "/6] "); n != 6 {
+		t.Errorf("%d progress lines, want one per cell, 6", n)
 	}
 	var rows int
 	for _, line := range strings.Split(stdout.String(), "\n") {
