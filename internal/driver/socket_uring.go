@@ -78,6 +78,101 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 	return nfd, a.decode(), nil
 }
 
+func (d *uringDriver) AcceptMultishot(ctx context.Context, fd int, yield func(nfd int) bool) error {
+	if err := checkFD(fd); err != nil {
+		return err
+	}
+	o, idx, err := d.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.slab.release(idx)
+	var spare []cqeResult
+	for {
+		// One multishot request; the kernel may end it (CQ overflow,
+		// for example) with a last CQE that is a success, in which case
+		// a new one is armed.
+		var sqe uring.SQE
+		sqe.PrepAccept(fd, nil, nil, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, true)
+		res, stopped, err := d.runMultishot(ctx, o, idx, int32(fd), &sqe, yield, &spare)
+		switch {
+		case err != nil:
+			return err
+		case stopped:
+			return nil
+		case res < 0:
+			if d.isClosed.Load() && res == -int32(syscall.ECANCELED) {
+				return ErrClosed
+			}
+			return syscall.Errno(-res)
+		}
+	}
+}
+
+// runMultishot submits the multishot request sqe in record idx and hands
+// each successful CQE's result to yield until the request's last CQE. If
+// yield returns false or ctx is done, the request is cancelled and the
+// results that still arrive are closed as descriptors (multishot accept
+// is the only multishot op). It returns the last CQE's result, whether
+// yield stopped the request, and ctx.Err() if ctx did.
+func (d *uringDriver) runMultishot(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE,
+	yield func(int) bool, spare *[]cqeResult) (last int32, stopped bool, err error) {
+	if err := doneErr(ctx); err != nil {
+		return 0, false, err
+	}
+	o.fd = fd
+	sqe.UserData = d.slab.ud(idx)
+	o.state.Store(stateMulti)
+	d.mu.Lock()
+	st, err := d.beginLocked(fd)
+	if err != nil {
+		d.mu.Unlock()
+		return 0, false, err
+	}
+	d.submitLocked(sqe)
+	defer d.end(fd, st)
+
+	ctxDone, cancelled := false, false
+	for {
+		if ctxDone || stopped {
+			<-o.done // only the request's remaining CQEs matter now
+		} else {
+			select {
+			case <-o.done:
+			case <-ctx.Done():
+				ctxDone = true
+			}
+		}
+		if (ctxDone || stopped) && !cancelled {
+			d.cancelOp(d.slab.ud(idx))
+			cancelled = true
+		}
+		results := o.take(*spare)
+		for _, r := range results {
+			if r.res >= 0 && (ctxDone || stopped || r.flags&uring.CQEFMore == 0 && cancelled) {
+				unix.Close(int(r.res))
+				continue
+			}
+			if r.res >= 0 && !yield(int(r.res)) {
+				stopped = true
+			}
+			if r.flags&uring.CQEFMore == 0 {
+				last = r.res
+				*spare = results
+				if ctxDone {
+					return last, false, ctx.Err()
+				}
+				return last, stopped, nil
+			}
+		}
+		*spare = results
+		if stopped && !cancelled {
+			d.cancelOp(d.slab.ud(idx))
+			cancelled = true
+		}
+	}
+}
+
 func (d *uringDriver) Connect(ctx context.Context, fd int, sa unix.Sockaddr) error {
 	if err := checkFD(fd); err != nil {
 		return err

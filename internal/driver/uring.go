@@ -630,7 +630,14 @@ func (d *uringDriver) complete(ud uint64, res int32, flags uint32) {
 		return
 	}
 	d.completed.Add(1)
+	if flags&uring.CQEFMore != 0 && o.state.Load() == stateMulti {
+		d.pending.Add(1) // more CQEs of this request will follow
+		o.push(res, flags)
+		return
+	}
 	switch o.state.Swap(stateIdle) {
+	case stateMulti:
+		o.push(res, flags) // the request's last CQE
 	case stateAuto:
 		idx, _ := splitUserData(ud)
 		d.slab.release(idx)
