@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/executor-go/executor/internal/driver"
+	"github.com/executor-go/executor/internal/sched"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +34,8 @@ type File struct {
 	name       string
 	fd         int
 	d          driver.Driver
-	appendMode bool // opened with O_APPEND: WriteAt is refused, as by os.File
+	inliner    driver.Inliner // d, if it can try an operation without a wait; or nil
+	appendMode bool           // opened with O_APPEND: WriteAt is refused, as by os.File
 
 	mu      sync.Mutex
 	refs    int           // operations in progress
@@ -71,7 +73,13 @@ func OpenFile(ctx context.Context, name string, flag int, perm fs.FileMode) (*Fi
 	if d.Name() == "portable" {
 		pollable(fd)
 	}
-	return &File{name: name, fd: fd, d: d, appendMode: flag&os.O_APPEND != 0}, nil
+	f := &File{name: name, fd: fd, d: d, appendMode: flag&os.O_APPEND != 0}
+	if flag&syscall.O_DIRECT == 0 {
+		// A direct read always reaches the device: trying it inline would
+		// hold the worker for the device's latency.
+		f.inliner, _ = d.(driver.Inliner)
+	}
+	return f, nil
 }
 
 // pollable makes a pipe, FIFO, socket or terminal non-blocking, so that the
@@ -147,6 +155,47 @@ func (f *File) wrap(op string, err error) error {
 	return &fs.PathError{Op: op, Path: f.name, Err: err}
 }
 
+// opWait gives a task's worker up the first time an operation must wait,
+// and takes it back once at the end: an operation that completes without a
+// wait (a page-cache hit) keeps the worker and costs no hand-off.
+type opWait struct {
+	ctx       context.Context
+	t         *sched.Task
+	suspended bool
+}
+
+func (w *opWait) suspend() {
+	if !w.suspended {
+		w.t, w.suspended = suspend(w.ctx), true
+	}
+}
+
+func (w *opWait) resume() { resume(w.t) }
+
+// transfer makes one read or write of p at off (the file position if
+// off < 0): inline if the driver can do it without a wait, otherwise with
+// the worker given up.
+func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error) {
+	if f.inliner != nil && !w.suspended && w.ctx.Err() == nil {
+		var n int
+		var err error
+		var ok bool
+		if write {
+			n, err, ok = f.inliner.TryWriteAt(f.fd, p, off)
+		} else {
+			n, err, ok = f.inliner.TryReadAt(f.fd, p, off)
+		}
+		if ok {
+			return n, err
+		}
+	}
+	w.suspend()
+	if write {
+		return f.d.WriteAt(w.ctx, f.fd, p, off)
+	}
+	return f.d.ReadAt(w.ctx, f.fd, p, off)
+}
+
 // ReadAt reads len(p) bytes at offset off. Like io.ReaderAt, it returns
 // fewer bytes only with an error, and io.EOF at the end of the file.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (n int, err error) {
@@ -157,10 +206,10 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (n int, err erro
 	if off < 0 {
 		return 0, &fs.PathError{Op: "readat", Path: f.name, Err: errors.New("negative offset")}
 	}
-	t := suspend(ctx)
-	defer resume(t)
+	w := opWait{ctx: ctx}
+	defer w.resume()
 	for len(p) > 0 {
-		m, err := f.d.ReadAt(ctx, f.fd, p, off)
+		m, err := f.transfer(&w, p, off, false)
 		if err != nil {
 			return n, f.wrap("read", err)
 		}
@@ -184,9 +233,9 @@ func (f *File) Read(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	t := suspend(ctx)
-	n, err := f.d.ReadAt(ctx, f.fd, p, -1)
-	resume(t)
+	w := opWait{ctx: ctx}
+	n, err := f.transfer(&w, p, -1, false)
+	w.resume()
 	if err != nil {
 		return n, f.wrap("read", err)
 	}
@@ -229,10 +278,10 @@ func (f *File) Write(ctx context.Context, p []byte) (int, error) {
 
 // write writes all of p at off (the file position if off < 0).
 func (f *File) write(ctx context.Context, p []byte, off int64) (n int, err error) {
-	t := suspend(ctx)
-	defer resume(t)
+	w := opWait{ctx: ctx}
+	defer w.resume()
 	for len(p) > 0 {
-		m, err := f.d.WriteAt(ctx, f.fd, p, off)
+		m, err := f.transfer(&w, p, off, true)
 		if err != nil {
 			return n, f.wrap("write", err)
 		}
