@@ -20,7 +20,10 @@
 // waits on the record's channel. The number of records bounds the
 // requests in flight so that their CQEs always fit the CQ (4× the SQ;
 // each op record and each cancel record has at most one CQE due); SQEs
-// that do not fit the SQ wait in a backlog and are never dropped.
+// that do not fit the SQ wait in a backlog and are never dropped. The
+// one exception is a multishot accept, whose CQEs are unbounded: if they
+// overflow the CQ the kernel keeps them (IORING_FEAT_NODROP, flushed by
+// the completion thread) and ends the request, which the driver re-arms.
 //
 // Cancellation (ctx done) queues IORING_OP_ASYNC_CANCEL for the op's
 // user_data and then waits for the op's own CQE: the buffer is released
@@ -56,43 +59,50 @@
 // # Measurements
 //
 // 4 KiB random reads of a 1 GiB file, 2 vCPU VM with a virtio disk,
-// Linux 6.18, Go 1.26, all rows of one table from one run (load from
-// other work on the machine makes absolute figures drift ±20%):
+// Linux 6.18, Go 1.26, all rows from one run (other work on the machine
+// makes absolute figures drift by ±20% between runs; ratios within a run
+// hold):
 //
 //	go test -run '^$' -bench BenchmarkRandRead -benchtime 2s ./internal/driver/
 //
 // O_DIRECT (ops/s; CPU µs per op; io_uring_enter calls per op):
 //
-//	goroutines              1                   32                   128
-//	os.File.ReadAt       13.6k 39.3  -      35.5k 21.0  -       32.9k 21.0  -
-//	portable             16.1k 30.0  -      36.4k 19.9  -       39.9k 18.1  -
-//	uring shared          8.4k 65.3 2.00    53.7k 10.5 0.73     75.7k  6.9 0.46
-//	uring single          7.7k 71.3 2.00    52.5k  8.2 0.14     68.4k  5.5 0.16
-//	uring default        12.3k 39.9  0      49.7k  7.5 0.14     65.0k  7.1 0.13
+//	goroutines              1                    32                   128
+//	os.File.ReadAt       10.9k 42.8  -       34.0k 17.0  -        33.3k 21.8  -
+//	portable             11.7k 49.8  -       36.8k 15.2  -        28.5k 25.6  -
+//	uring shared          7.6k 79.8 2.00     55.2k  9.0 0.77      75.9k 10.3 0.50
+//	uring single          6.7k 86.4 2.00     53.2k  7.3 0.13      77.5k  5.7 0.09
+//	uring single+nowait   6.7k 84.2 2.00     49.5k  8.8 0.13      83.1k  5.3 0.09
+//	uring default        13.5k 38.4  0       54.7k  7.8 0.13      84.8k  5.7 0.09
 //
 // Page cache:
 //
-//	goroutines              1                   32                   128
-//	os.File.ReadAt        521k  1.6  -       396k  1.7  -        660k  1.5  -
-//	portable              265k  1.9  -       467k  1.5  -        485k  1.8  -
-//	uring shared           64k 10.0 2.00     152k  6.7 1.55      145k  6.1 1.05
-//	uring single           22k 27.3 2.00     190k  4.0 0.07      357k  2.7 0.02
-//	uring single+nowait   377k  1.8  0       570k  1.7  0        530k  1.9  0
-//	uring default         294k  1.7  0       652k  1.6  0        504k  2.0  0
+//	goroutines              1                    32                   128
+//	os.File.ReadAt        531k  1.9  -       1052k  1.9  -        1018k  1.9  -
+//	portable              535k  1.9  -        767k  2.1  -         885k  2.0  -
+//	uring shared           44k 19.0 2.00      153k  8.4 1.41       213k  6.3 1.26
+//	uring single           20k 30.0 2.00      280k  4.3 0.07       599k  2.5 0.02
+//	uring single+nowait   535k  1.9  0        932k  2.1  0        1058k  1.8  0
+//	uring default         520k  2.0  0        944k  2.1  0        1094k  1.8  0
 //
-// "default" is single issuer + RWF_NOWAIT + lone blocking call. Reference
-// figures on the same machine: fio io_uring O_DIRECT qd128 ≈ 104k IOPS,
-// qd32 ≈ 97k; fio io_uring page cache qd32 ≈ 503k.
+// "shared": goroutines enter the kernel themselves (flat combining);
+// "single": the completion thread is the only submitter; "+nowait": the
+// RWF_NOWAIT inline attempt; "default" (what Open returns) adds the lone
+// blocking call. Run alone, O_DIRECT with 128 goroutines ends with 17 OS
+// threads in the process for os.File and 7 for the default driver.
+// Reference figures on the same machine: fio io_uring O_DIRECT qd128 ≈
+// 104k IOPS, qd32 ≈ 97k; fio io_uring page cache qd32 ≈ 503k.
 //
-// Reading the table: through the ring, O_DIRECT throughput is 1.4× to 2×
-// os.File's at 32 and 128 goroutines for a third of the CPU per op; the
-// single-issuer design needs 5× fewer io_uring_enter calls and less CPU
-// than shared submission at equal throughput, and is 2.5× faster on
-// cached data through the ring; with the inline fast paths the page-cache
-// case matches os.File. A single goroutine is bound by thread wake-ups
-// through the ring, hence the lone-op blocking path. The remaining gap to
-// fio at qd128 (~65–75k vs 104k) is the cost of waking one goroutine per
-// completion through the Go scheduler.
+// Reading the tables: for O_DIRECT the ring gives 1.6× os.File's
+// throughput at 32 goroutines and 2.5× at 128 (81% of fio's qd128), for a
+// third to a quarter of the CPU per op. Single issuer matches shared
+// submission's throughput with 6× fewer io_uring_enter calls and half the
+// CPU at 128 goroutines, and is 3× faster on cached data through the ring.
+// With the inline fast paths, page-cache reads match os.File, and a
+// single goroutine (which through the ring is bound by two thread
+// wake-ups per op) matches it on O_DIRECT. The remaining gap to fio at
+// qd32 (55k vs 97k) is the cost of waking one goroutine per completion
+// through the Go scheduler: fio reaps and resubmits on one thread.
 //
 // # The portable backend
 //

@@ -79,13 +79,13 @@ var requiredFeatures = []struct {
 	{uring.FeatRWCurPos, "IORING_FEAT_RW_CUR_POS"},
 }
 
-// uringDriver is the io_uring backend. Submitting goroutines append SQEs
-// to a backlog under mu; whichever finds no submission in progress
-// becomes the submitter, moves the backlog into the SQ and calls
-// io_uring_enter, repeating while others queued more meanwhile (flat
-// combining: under load one enter carries many requests). A dedicated
-// completion goroutine, locked to its thread, waits for CQEs and wakes
-// each op's goroutine through the op record's channel.
+// uringDriver is the io_uring backend. Op goroutines append SQEs to a
+// backlog under mu. A dedicated completion goroutine, locked to its
+// thread, reaps CQEs and wakes each op's goroutine through its record's
+// channel. Who moves the backlog into the SQ and enters the kernel
+// depends on cfg.singleIssuer: the completion thread (default; see
+// loopSingleIssuer), or the first op goroutine that finds no submission
+// in progress (see submitLocked).
 type uringDriver struct {
 	reason string
 	cfg    config
@@ -103,7 +103,7 @@ type uringDriver struct {
 	failed     []uring.SQE   // scratch for requests failed on enter errors
 
 	reaperDone chan struct{}
-	stopping   chan struct{} // closed when Shutdown begins
+	stopping   chan struct{} // closed once Shutdown has ended every op
 	shutOnce   sync.Once
 	shutErr    error
 	isClosed   atomic.Bool
@@ -120,6 +120,7 @@ type uringDriver struct {
 	// thread, whose read request on it lands in wakeBuf.
 	wakeFd  int
 	wakeBuf uint64
+	wakePin runtime.Pinner
 }
 
 // fdState counts the ops in flight on one descriptor, for CancelFD.
@@ -198,6 +199,7 @@ func (d *uringDriver) setup() error {
 		if err != nil {
 			return fail(fmt.Errorf("eventfd: %w", err))
 		}
+		d.wakePin.Pin(&d.wakeBuf)
 	}
 	d.ring = ring
 	d.slab = newSlab(n, n)
@@ -982,6 +984,7 @@ func (d *uringDriver) Shutdown() error {
 		d.shutErr = d.ring.Close()
 		if d.wakeFd >= 0 {
 			unix.Close(d.wakeFd)
+			d.wakePin.Unpin()
 		}
 	})
 	return d.shutErr
