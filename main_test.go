@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // runChild runs the body of a child process started by one of the tests
@@ -171,4 +173,41 @@ func TestRunLogsCleanupTasksPastGrace(t *testing.T) {
 	}
 	close(stuck)
 	<-stuckDone
+}
+
+// TestRunLeavesNothingBehind: once Run has returned and every task has
+// ended, no goroutine of the executor is left: the I/O driver's completion
+// thread included.
+func TestRunLeavesNothingBehind(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	release := make(chan struct{})
+	orphanDone := make(chan struct{})
+	name := t.TempDir() + "/f"
+	err := Run(Options{Workers: 2}, func(ctx context.Context) error {
+		f, err := Create(ctx, name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		// An orphan task still doing I/O after the root returns.
+		Spawn(ctx, func(ctx context.Context) (int, error) {
+			defer close(orphanDone)
+			Block(ctx, func() (int, error) { <-release; return 0, nil })
+			g, err := Open(ctx, name)
+			if err != nil {
+				return 0, err
+			}
+			return 0, g.Close()
+		})
+		_, err = f.Write(ctx, []byte("x"))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	<-orphanDone
+	if err := goleak.Find(before); err != nil {
+		t.Fatal(err)
+	}
 }
