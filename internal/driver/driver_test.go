@@ -428,3 +428,46 @@ func TestOpenCancelRace(t *testing.T) {
 		}
 	})
 }
+
+// TestInliner: TryReadAt/TryWriteAt complete what needs no wait (cached
+// file data, a pipe with data or room) and decline what would wait (an
+// empty pipe), without starting anything.
+func TestInliner(t *testing.T) {
+	eachBackend(t, func(t *testing.T, d Driver) {
+		in, ok := d.(Inliner)
+		if !ok {
+			t.Fatalf("%T does not implement Inliner", d)
+		}
+		path, content := tempFile(t, 8192)
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		fd := int(f.Fd())
+		buf := make([]byte, 100)
+		if n, err, ok := in.TryReadAt(fd, buf, 4000); !ok || n != 100 || err != nil || !bytes.Equal(buf, content[4000:4100]) {
+			t.Errorf("TryReadAt(cached) = %d, %v, %v", n, err, ok)
+		}
+		if n, err, ok := in.TryWriteAt(fd, []byte("xyz"), 10); ok && (n != 3 || err != nil) {
+			t.Errorf("TryWriteAt = %d, %v, %v", n, err, ok)
+		}
+		r, w := pipe(t, true)
+		before := d.Stats()
+		if _, _, ok := in.TryReadAt(r, buf, -1); ok {
+			t.Error("TryReadAt on an empty pipe claims to have completed")
+		}
+		if after := d.Stats(); after.InFlight != 0 || after.Submitted != before.Submitted {
+			t.Errorf("a declined TryReadAt started an op: %+v", after)
+		}
+		if n, err, ok := in.TryWriteAt(w, []byte("ab"), -1); !ok || n != 2 || err != nil {
+			t.Errorf("TryWriteAt(pipe) = %d, %v, %v", n, err, ok)
+		}
+		if n, err, ok := in.TryReadAt(r, buf, -1); !ok || n != 2 || err != nil {
+			t.Errorf("TryReadAt(pipe with data) = %d, %v, %v", n, err, ok)
+		}
+		if _, err, ok := in.TryReadAt(1<<20, buf, 0); ok && !isErrno(err, syscall.EBADF) {
+			t.Errorf("TryReadAt(bad fd) = %v, %v", err, ok)
+		}
+	})
+}

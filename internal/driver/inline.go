@@ -40,7 +40,7 @@ func (d *uringDriver) try(fd int, p []byte, off int64, write bool) (int, error, 
 	if len(p) > maxRW {
 		p = p[:maxRW]
 	}
-	n, err, ok := d.nowait(fd, p, off, write)
+	n, err, ok := d.tryNowait(fd, p, off, write)
 	if ok {
 		d.inline.Add(1)
 		d.completed.Add(1)

@@ -22,22 +22,11 @@ import (
 type portableDriver struct {
 	reason string
 
-	mu       sync.Mutex
-	closed   bool
-	fds      map[int]*pfdState
-	inflight int
-	idle     chan struct{} // closed when inflight drops to 0, if Shutdown waits
+	mu     sync.Mutex
+	closed bool
+	track  tracker
 
 	completed, cancelled atomic.Uint64
-}
-
-// pfdState is the portable backend's record of the ops in flight on one
-// descriptor.
-type pfdState struct {
-	n       int
-	gen     uint64               // bumped by CancelFD; an op started under an older gen is cancelled
-	idle    chan struct{}        // closed when n drops to 0, if CancelFD waits
-	waiters map[*waiter]struct{} // ops waiting in poll
 }
 
 // waiter is an op waiting in poll(2) for its descriptor.
@@ -47,7 +36,7 @@ type waiter struct {
 }
 
 func newPortable(reason string) *portableDriver {
-	return &portableDriver{reason: reason, fds: make(map[int]*pfdState)}
+	return &portableDriver{reason: reason}
 }
 
 func (d *portableDriver) Name() string   { return "portable" }
@@ -55,7 +44,7 @@ func (d *portableDriver) Reason() string { return d.reason }
 
 func (d *portableDriver) Stats() Stats {
 	d.mu.Lock()
-	inflight := d.inflight
+	inflight := d.track.inflight
 	d.mu.Unlock()
 	c := d.completed.Load()
 	return Stats{Completed: c, Inline: c, Cancelled: d.cancelled.Load(), InFlight: uint64(inflight)}
@@ -63,7 +52,7 @@ func (d *portableDriver) Stats() Stats {
 
 // begin counts an op on fd as in flight. It returns the descriptor's
 // state and its cancel generation at the op's start.
-func (d *portableDriver) begin(ctx context.Context, fd int) (*pfdState, uint64, error) {
+func (d *portableDriver) begin(ctx context.Context, fd int) (*fdState, uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
@@ -72,35 +61,16 @@ func (d *portableDriver) begin(ctx context.Context, fd int) (*pfdState, uint64, 
 	if d.closed {
 		return nil, 0, ErrClosed
 	}
-	st := d.fds[fd]
-	if st == nil {
-		st = &pfdState{}
-		d.fds[fd] = st
-	}
-	st.n++
-	d.inflight++
+	st := d.track.begin(int32(fd))
 	return st, st.gen, nil
 }
 
 // end undoes begin.
-func (d *portableDriver) end(fd int, st *pfdState) {
+func (d *portableDriver) end(fd int, st *fdState) {
 	d.completed.Add(1)
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	st.n--
-	if st.n == 0 {
-		if d.fds[fd] == st {
-			delete(d.fds, fd)
-		}
-		if st.idle != nil {
-			close(st.idle)
-		}
-	}
-	d.inflight--
-	if d.inflight == 0 && d.idle != nil {
-		close(d.idle)
-		d.idle = nil
-	}
+	d.track.end(int32(fd), st)
+	d.mu.Unlock()
 }
 
 // do runs call on fd, retrying EINTR, and waiting in poll for events
@@ -132,7 +102,7 @@ func (d *portableDriver) do(ctx context.Context, fd int, events int16, call func
 // wait polls fd for events until it is ready, ctx is done, or the op is
 // cancelled by CancelFD or Shutdown. gen is the descriptor's cancel
 // generation when the op began: a CancelFD since then cancels it.
-func (d *portableDriver) wait(ctx context.Context, fd int, st *pfdState, gen uint64, events int16) error {
+func (d *portableDriver) wait(ctx context.Context, fd int, st *fdState, gen uint64, events int16) error {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return err
@@ -186,7 +156,7 @@ func wake(efd int) {
 }
 
 // cancelLocked wakes every op polling on st. Called with mu held.
-func (d *portableDriver) cancelLocked(st *pfdState) {
+func (d *portableDriver) cancelLocked(st *fdState) {
 	for w := range st.waiters {
 		if !w.cancelled {
 			w.cancelled = true
@@ -262,16 +232,15 @@ func (d *portableDriver) Stat(ctx context.Context, fd int) (unix.Stat_t, error) 
 }
 
 func (d *portableDriver) CancelFD(fd int) {
+	if checkFD(fd) != nil {
+		return
+	}
 	d.mu.Lock()
-	st := d.fds[fd]
+	st, idle := d.track.fdIdle(int32(fd))
 	if st == nil {
 		d.mu.Unlock()
 		return
 	}
-	if st.idle == nil {
-		st.idle = make(chan struct{})
-	}
-	idle := st.idle
 	st.gen++
 	d.cancelLocked(st)
 	d.mu.Unlock()
@@ -289,13 +258,9 @@ func (d *portableDriver) Close(fd int) error {
 func (d *portableDriver) Shutdown() error {
 	d.mu.Lock()
 	d.closed = true
-	var idle chan struct{}
-	if d.inflight > 0 {
-		idle = make(chan struct{})
-		d.idle = idle
-		for _, st := range d.fds {
-			d.cancelLocked(st)
-		}
+	idle := d.track.allIdle()
+	for _, st := range d.track.fds {
+		d.cancelLocked(st)
 	}
 	d.mu.Unlock()
 	if idle != nil {

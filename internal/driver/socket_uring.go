@@ -64,7 +64,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepAccept(fd, unsafe.Pointer(&a.raw), &a.n, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, false)
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.runRetry(ctx, o, idx, int32(fd), &sqe)
 	if err == nil && ctxDone && res >= 0 {
 		// Completed after its cancellation: nobody will own the
 		// connection (invariant 7).
@@ -90,8 +90,8 @@ func (d *uringDriver) AcceptMultishot(ctx context.Context, fd int, yield func(nf
 	var spare []cqeResult
 	for {
 		// One multishot request; the kernel may end it (CQ overflow,
-		// for example) with a last CQE that is a success, in which case
-		// a new one is armed.
+		// for example) with a last CQE that is a success, or EAGAIN as
+		// in runRetry, in which case a new one is armed.
 		var sqe uring.SQE
 		sqe.PrepAccept(fd, nil, nil, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, true)
 		res, stopped, err := d.runMultishot(ctx, o, idx, int32(fd), &sqe, yield, &spare)
@@ -100,7 +100,7 @@ func (d *uringDriver) AcceptMultishot(ctx context.Context, fd int, yield func(nf
 			return err
 		case stopped:
 			return nil
-		case res < 0:
+		case res < 0 && res != -int32(syscall.EAGAIN):
 			if d.isClosed.Load() && res == -int32(syscall.ECANCELED) {
 				return ErrClosed
 			}
@@ -120,16 +120,10 @@ func (d *uringDriver) runMultishot(ctx context.Context, o *op, idx uint32, fd in
 	if err := doneErr(ctx); err != nil {
 		return 0, false, err
 	}
-	o.fd = fd
-	sqe.UserData = d.slab.ud(idx)
-	o.state.Store(stateMulti)
-	d.mu.Lock()
-	st, err := d.beginLocked(fd)
+	st, err := d.start(o, idx, fd, sqe, stateMulti)
 	if err != nil {
-		d.mu.Unlock()
 		return 0, false, err
 	}
-	d.submitLocked(sqe)
 	defer d.end(fd, st)
 
 	ctxDone, cancelled := false, false
@@ -260,7 +254,7 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	} else {
 		sqe.PrepRecv(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags, -1)
 	}
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.runRetry(ctx, o, idx, int32(fd), &sqe)
 	return d.finish(res, ctxDone, ctx, err)
 }
 

@@ -97,10 +97,8 @@ type uringDriver struct {
 	submitting bool        // shared design: a goroutine is moving the backlog to the kernel
 	sleeping   bool        // single issuer: the completion thread waits in the kernel
 	closed     bool        // Shutdown began: no new ops
-	fds        map[int32]*fdState
-	inflight   int           // ops counted in fds
-	idle       chan struct{} // closed when inflight drops to 0, if Shutdown waits
-	failed     []uring.SQE   // scratch for requests failed on enter errors
+	track      tracker     // ops in flight, for CancelFD and Shutdown
+	failed     []uring.SQE // scratch for requests failed on enter errors
 
 	reaperDone chan struct{}
 	stopping   chan struct{} // closed once Shutdown has ended every op
@@ -123,20 +121,12 @@ type uringDriver struct {
 	wakePin runtime.Pinner
 }
 
-// fdState counts the ops in flight on one descriptor, for CancelFD.
-type fdState struct {
-	n    int
-	seq  uint64        // ops ever started on the fd while this state existed
-	idle chan struct{} // closed when n drops to 0, if CancelFD waits
-}
-
 func newUring(cfg config) (*uringDriver, error) {
 	if cfg.entries == 0 || cfg.entries&(cfg.entries-1) != 0 {
 		return nil, fmt.Errorf("driver: ring entries %d not a power of two", cfg.entries)
 	}
 	d := &uringDriver{
 		cfg:        cfg,
-		fds:        make(map[int32]*fdState),
 		reaperDone: make(chan struct{}),
 		stopping:   make(chan struct{}),
 		wakeFd:     -1,
@@ -212,7 +202,7 @@ func (d *uringDriver) Reason() string { return d.reason }
 
 func (d *uringDriver) Stats() Stats {
 	d.mu.Lock()
-	inflight := d.inflight
+	inflight := d.track.inflight
 	d.mu.Unlock()
 	return Stats{
 		Enters:    d.enters.Load(),
@@ -252,17 +242,10 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 	if err := doneErr(ctx); err != nil {
 		return 0, true, err
 	}
-	o.fd = fd
-	sqe.UserData = d.slab.ud(idx)
-	o.state.Store(stateWait)
-
-	d.mu.Lock()
-	st, err := d.beginLocked(fd)
+	st, err := d.start(o, idx, fd, sqe, stateWait)
 	if err != nil {
-		d.mu.Unlock()
 		return 0, false, err
 	}
-	d.submitLocked(sqe)
 
 	if testHookSubmitted != nil {
 		testHookSubmitted()
@@ -289,38 +272,53 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 	return o.res, ctxDone, nil
 }
 
+// runRetry is run for reads, writes, receives, sends and accepts, which
+// the kernel may fail with EAGAIN on a non-blocking descriptor although
+// it waited for readiness (another reader took the data between the
+// wake-up and the retry: io_uring then hands the request to a worker,
+// where O_NONBLOCK forbids waiting). Such a result is no answer for a
+// caller that asked to wait, so the request is made again, under a new
+// generation of the record.
+func (d *uringDriver) runRetry(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE) (res int32, ctxDone bool, err error) {
+	for {
+		res, ctxDone, err = d.run(ctx, o, idx, fd, sqe)
+		if err != nil || ctxDone || res != -int32(syscall.EAGAIN) {
+			return res, ctxDone, err
+		}
+		o.gen.Add(1)
+	}
+}
+
+// start queues sqe as the request of record idx, counted against fd, to
+// be delivered according to state (stateWait or stateMulti).
+func (d *uringDriver) start(o *op, idx uint32, fd int32, sqe *uring.SQE, state uint32) (*fdState, error) {
+	o.fd = fd
+	sqe.UserData = d.slab.ud(idx)
+	o.state.Store(state)
+	d.mu.Lock()
+	st, err := d.beginLocked(fd)
+	if err != nil {
+		d.mu.Unlock()
+		o.state.Store(stateIdle)
+		return nil, err
+	}
+	d.submitLocked(sqe)
+	return st, nil
+}
+
 // beginLocked counts an op on fd as in flight, for CancelFD and Shutdown.
 // Called with mu held.
 func (d *uringDriver) beginLocked(fd int32) (*fdState, error) {
 	if d.closed {
 		return nil, ErrClosed
 	}
-	st := d.fds[fd]
-	if st == nil {
-		st = &fdState{}
-		d.fds[fd] = st
-	}
-	st.n++
-	st.seq++
-	d.inflight++
-	return st, nil
+	return d.track.begin(fd), nil
 }
 
 // end undoes beginLocked once the op has completed.
 func (d *uringDriver) end(fd int32, st *fdState) {
 	d.mu.Lock()
-	st.n--
-	if st.n == 0 {
-		delete(d.fds, fd)
-		if st.idle != nil {
-			close(st.idle)
-		}
-	}
-	d.inflight--
-	if d.inflight == 0 && d.idle != nil {
-		close(d.idle)
-		d.idle = nil
-	}
+	d.track.end(fd, st)
 	d.mu.Unlock()
 }
 
@@ -680,36 +678,18 @@ func (d *uringDriver) finish(res int32, ctxDone bool, ctx context.Context, err e
 // and completion-thread wake-up. ok is false if the kernel would block
 // (EAGAIN) or does not support RWF_NOWAIT for this file.
 func (d *uringDriver) nowait(fd int, p []byte, off int64, write bool) (n int, err error, ok bool) {
-	if !d.cfg.nowait || d.kind(fd)&kindDirect != 0 {
+	if !d.cfg.nowait {
 		return 0, nil, false
 	}
-	iov := unix.Iovec{Base: &p[0]}
-	iov.SetLen(len(p))
-	trap := uintptr(unix.SYS_PREADV2)
-	if write {
-		trap = unix.SYS_PWRITEV2
+	return d.tryNowait(fd, p, off, write)
+}
+
+// tryNowait is nowait whatever the configuration (see Inliner).
+func (d *uringDriver) tryNowait(fd int, p []byte, off int64, write bool) (n int, err error, ok bool) {
+	if d.kind(fd)&kindDirect != 0 {
+		return 0, nil, false
 	}
-	for {
-		r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
-			uintptr(off), uintptr(uint64(off)>>32>>32), unix.RWF_NOWAIT)
-		runtime.KeepAlive(p)
-		switch errno {
-		case 0:
-			if r == 0 && len(p) > 0 && !write {
-				// A zero-byte NOWAIT read is end of file only if the
-				// kernel did not give up early; preadv2 reports EAGAIN
-				// for that, so 0 is a real EOF.
-				return 0, nil, true
-			}
-			return int(r), nil, true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN, syscall.EOPNOTSUPP, syscall.EINVAL:
-			return 0, nil, false
-		default:
-			return 0, errno, true
-		}
-	}
+	return nowaitRW(fd, p, off, write)
 }
 
 // fdKind is what the driver remembers about a descriptor number.
@@ -755,7 +735,7 @@ func (d *uringDriver) blocking(fd int, p []byte, off int64, write bool) (n int, 
 		return 0, nil, false
 	}
 	d.mu.Lock()
-	if d.inflight != 0 {
+	if d.track.inflight != 0 {
 		d.mu.Unlock()
 		return 0, nil, false
 	}
@@ -820,7 +800,7 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepRW(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off))
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.runRetry(ctx, o, idx, int32(fd), &sqe)
 	return d.finish(res, ctxDone, ctx, err)
 }
 
@@ -911,22 +891,18 @@ func (d *uringDriver) CancelFD(fd int) {
 	key := int32(fd)
 	for {
 		d.mu.Lock()
-		st := d.fds[key]
+		st, idle := d.track.fdIdle(key)
 		if st == nil {
 			d.mu.Unlock()
 			return
 		}
 		seq := st.seq
-		if st.idle == nil {
-			st.idle = make(chan struct{})
-		}
-		idle := st.idle
 		d.mu.Unlock()
 
 		cancelled := d.cancelWait(fd, uring.AsyncCancelFd|uring.AsyncCancelAll, true)
 
 		d.mu.Lock()
-		again := cancelled && d.fds[key] == st && st.seq != seq
+		again := cancelled && d.track.fds[key] == st && st.seq != seq
 		d.mu.Unlock()
 		if !again {
 			// Every op that was in flight when the cancel was queued was
@@ -960,11 +936,7 @@ func (d *uringDriver) Shutdown() error {
 		d.isClosed.Store(true)
 		d.mu.Lock()
 		d.closed = true
-		var idle chan struct{}
-		if d.inflight > 0 {
-			idle = make(chan struct{})
-			d.idle = idle
-		}
+		idle := d.track.allIdle()
 		d.mu.Unlock()
 		if idle != nil {
 			d.cancelWait(0, uring.AsyncCancelAny|uring.AsyncCancelAll, false)
