@@ -1,0 +1,784 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/executor-go/executor/internal/driver"
+	"golang.org/x/sys/unix"
+)
+
+// Sockets.
+//
+// On the uring backend a Listener or Conn is a non-blocking socket whose
+// accepts, connects, receives and sends are driver operations: io_uring
+// requests, tried first as one non-blocking system call when that can
+// complete at once (a send with buffer room, a receive with data queued).
+// On the portable backend they wrap Go's net package, whose poller waits
+// for any number of idle connections without an OS thread each.
+//
+// Either way a task gives up its worker while it waits, every operation
+// takes a context that cancels it, and errors are the net package's:
+// *net.OpError values wrapping net.ErrClosed, *os.SyscallError (so that
+// errors.Is(err, syscall.ECONNRESET) works) or the context's cause.
+
+// Listener is a socket listening for stream connections (TCP or Unix).
+// It is safe for concurrent use.
+type Listener struct {
+	network string
+	addr    net.Addr
+
+	// uring backend
+	fd     int
+	d      driver.Driver
+	s      driver.Sockets
+	unlink string // the Unix socket's path, removed by Close
+	refs   opRefs
+
+	// portable backend: a *net.TCPListener or *net.UnixListener
+	nl  deadlineListener
+	amu sync.Mutex // serializes accepts that set the deadline for their ctx
+}
+
+// deadlineListener is what net's TCP and Unix listeners have in common.
+type deadlineListener interface {
+	net.Listener
+	SetDeadline(t time.Time) error
+}
+
+// Conn is a connected stream socket (TCP or Unix). Read and Write may be
+// called concurrently with each other and with Close; concurrent Writes
+// do not interleave.
+type Conn struct {
+	network      string
+	laddr, raddr net.Addr
+
+	// uring backend
+	fd   int
+	d    driver.Driver
+	s    driver.Sockets
+	wmu  sync.Mutex // a Write sends all of p before another starts
+	refs opRefs
+
+	// portable backend: a *net.TCPConn or *net.UnixConn
+	nc  net.Conn
+	rmu sync.Mutex // serializes reads that set the read deadline for their ctx
+	pwm sync.Mutex // the same for writes
+}
+
+// sockets returns the socket operations of the driver of the executor in
+// ctx, or nil when sockets go through the net package.
+func sockets(ctx context.Context) (driver.Driver, driver.Sockets, error) {
+	d, err := executorOf(ctx).driver()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, _ := d.(driver.Sockets)
+	return d, s, nil
+}
+
+// Listen announces on the local address, like net.Listen: network is
+// "tcp", "tcp4", "tcp6" or "unix". It uses the driver of the executor in
+// ctx (or of the default executor); ctx also bounds the name lookup.
+func Listen(ctx context.Context, network, address string) (*Listener, error) {
+	d, s, err := sockets(ctx)
+	if err != nil {
+		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default:
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	var sa unix.Sockaddr
+	var family int
+	var v6only = -1 // leave the system default
+	var laddr net.Addr
+	if network == "unix" {
+		ua, err := net.ResolveUnixAddr(network, address)
+		if err != nil {
+			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+		}
+		laddr, family, sa = ua, unix.AF_UNIX, &unix.SockaddrUnix{Name: ua.Name}
+	} else {
+		t := suspend(ctx)
+		ta, err := net.ResolveTCPAddr(network, address)
+		resume(t)
+		if err != nil {
+			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
+		}
+		laddr = ta
+		family, v6only, sa, err = listenFamily(network, ta)
+		if err != nil {
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: ta, Err: err}
+		}
+	}
+	fail := func(call string, fd int, err error) (*Listener, error) {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: os.NewSyscallError(call, err)}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fail("socket", -1, err)
+	}
+	if family != unix.AF_UNIX {
+		// As the net package does: rebinding a port in TIME_WAIT works.
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return fail("setsockopt", fd, err)
+		}
+	}
+	if v6only >= 0 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only); err != nil {
+			return fail("setsockopt", fd, err)
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", fd, err)
+	}
+	if err := unix.Listen(fd, listenBacklog()); err != nil {
+		return fail("listen", fd, err)
+	}
+	lsa, err := unix.Getsockname(fd)
+	if err != nil {
+		return fail("getsockname", fd, err)
+	}
+	l := &Listener{network: network, addr: toNetAddr(network, lsa), fd: fd, d: d, s: s}
+	if ua, ok := sa.(*unix.SockaddrUnix); ok && ua.Name != "" && ua.Name[0] != '@' {
+		l.unlink = ua.Name
+	}
+	if s == nil {
+		// The portable backend hands the socket to the net package,
+		// built here all the same so that both backends listen alike
+		// (family, options, backlog).
+		f := os.NewFile(uintptr(fd), "")
+		nl, err := net.FileListener(f) // a dup of fd
+		f.Close()
+		if err != nil {
+			if l.unlink != "" {
+				os.Remove(l.unlink)
+			}
+			return nil, &net.OpError{Op: "listen", Net: network, Addr: laddr, Err: err}
+		}
+		l.fd, l.nl = -1, nl.(deadlineListener)
+	}
+	return l, nil
+}
+
+// listenFamily picks the socket family for a TCP listener the way the net
+// package does: a wildcard address on "tcp" listens on both IPv4 and
+// IPv6 when the system supports it.
+func listenFamily(network string, ta *net.TCPAddr) (family, v6only int, sa unix.Sockaddr, err error) {
+	ip := ta.IP
+	wildcard := ip == nil || ip.IsUnspecified()
+	switch {
+	case network == "tcp4" || network == "tcp" && ip.To4() != nil && !(wildcard && supportsIPv6()):
+		var a4 unix.SockaddrInet4
+		a4.Port = ta.Port
+		if ip != nil {
+			ip4 := ip.To4()
+			if ip4 == nil {
+				return 0, 0, nil, syscall.EAFNOSUPPORT
+			}
+			copy(a4.Addr[:], ip4)
+		}
+		return unix.AF_INET, -1, &a4, nil
+	case network == "tcp" && wildcard && !supportsIPv6():
+		return unix.AF_INET, -1, &unix.SockaddrInet4{Port: ta.Port}, nil
+	}
+	var a6 unix.SockaddrInet6
+	a6.Port = ta.Port
+	if ip != nil {
+		if ip.To4() != nil && network == "tcp6" && !ip.IsUnspecified() {
+			return 0, 0, nil, syscall.EAFNOSUPPORT
+		}
+		copy(a6.Addr[:], ip.To16())
+	}
+	if ta.Zone != "" {
+		a6.ZoneId = zoneIndex(ta.Zone)
+	}
+	v6only = 0
+	if network == "tcp6" {
+		v6only = 1
+	}
+	return unix.AF_INET6, v6only, &a6, nil
+}
+
+var ipv6 = sync.OnceValue(func() bool {
+	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Bind(fd, &unix.SockaddrInet6{Addr: [16]byte{15: 1}}) == nil
+})
+
+// supportsIPv6 reports whether the system can bind IPv6 sockets.
+func supportsIPv6() bool { return ipv6() }
+
+// listenBacklog is the kernel's cap on listen backlogs, as the net
+// package reads it: a short backlog makes connection storms fail.
+var listenBacklog = sync.OnceValue(func() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err == nil {
+		if n, err := strconv.Atoi(string(trimSpace(b))); err == nil && n > 0 {
+			return n
+		}
+	}
+	return unix.SOMAXCONN
+})
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func zoneIndex(zone string) uint32 {
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	n, _ := strconv.Atoi(zone)
+	return uint32(n)
+}
+
+func zoneName(idx uint32) string {
+	if idx == 0 {
+		return ""
+	}
+	if ifi, err := net.InterfaceByIndex(int(idx)); err == nil {
+		return ifi.Name
+	}
+	return strconv.Itoa(int(idx))
+}
+
+// toNetAddr converts a socket address to the net package's form.
+func toNetAddr(network string, sa unix.Sockaddr) net.Addr {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return &net.TCPAddr{IP: net.IPv4(sa.Addr[0], sa.Addr[1], sa.Addr[2], sa.Addr[3]), Port: sa.Port}
+	case *unix.SockaddrInet6:
+		ip := make(net.IP, net.IPv6len)
+		copy(ip, sa.Addr[:])
+		return &net.TCPAddr{IP: ip, Port: sa.Port, Zone: zoneName(sa.ZoneId)}
+	case *unix.SockaddrUnix:
+		return &net.UnixAddr{Name: sa.Name, Net: network}
+	}
+	return nil
+}
+
+// Addr returns the listener's network address; for a TCP port 0, the
+// port the system chose.
+func (l *Listener) Addr() net.Addr { return l.addr }
+
+// Accept waits for and returns the next connection. A task gives up its
+// worker while it waits. If ctx is done first, Accept returns an error
+// wrapping ctx's cause; a connection the kernel accepted anyway is closed.
+// After Close, pending and later Accepts return an error wrapping
+// net.ErrClosed.
+func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	if l.nl != nil {
+		return l.acceptNet(ctx)
+	}
+	if !l.refs.acquire() {
+		return nil, l.opErr(net.ErrClosed)
+	}
+	defer l.refs.release()
+	if err := ctx.Err(); err != nil {
+		return nil, l.opErr(context.Cause(ctx))
+	}
+	t := suspend(ctx)
+	nfd, rsa, err := l.s.Accept(ctx, l.fd)
+	resume(t)
+	if err != nil {
+		return nil, l.opErr(sockErr("accept", ctx, err))
+	}
+	if l.refs.isClosing() {
+		// Close cancelled the accept, which completed anyway.
+		unix.Close(nfd)
+		return nil, l.opErr(net.ErrClosed)
+	}
+	if l.network != "unix" {
+		setNoDelay(nfd)
+	}
+	c := &Conn{network: l.network, fd: nfd, d: l.d, s: l.s, raddr: toNetAddr(l.network, rsa)}
+	if lsa, err := unix.Getsockname(nfd); err == nil {
+		c.laddr = toNetAddr(l.network, lsa)
+	}
+	return c, nil
+}
+
+// acceptNet is Accept on the portable backend.
+func (l *Listener) acceptNet(ctx context.Context) (*Conn, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, l.opErr(context.Cause(ctx))
+	}
+	t := suspend(ctx)
+	defer resume(t)
+	var nc net.Conn
+	var err error
+	if ctx.Done() == nil {
+		nc, err = l.nl.Accept()
+	} else {
+		l.amu.Lock()
+		_, err = withCtx(ctx, l.nl.SetDeadline, func() (n int, err error) {
+			nc, err = l.nl.Accept()
+			return 0, err
+		})
+		l.amu.Unlock()
+	}
+	if err != nil {
+		if nc != nil {
+			nc.Close()
+		}
+		return nil, err
+	}
+	return &Conn{network: l.network, fd: -1, nc: nc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}, nil
+}
+
+func (l *Listener) opErr(err error) error {
+	return &net.OpError{Op: "accept", Net: l.network, Addr: l.addr, Err: err}
+}
+
+// Close stops listening. Pending Accepts return promptly with an error
+// wrapping net.ErrClosed; connections already accepted stay open. A Unix
+// socket's file is removed. A second Close returns an error wrapping
+// net.ErrClosed.
+func (l *Listener) Close() error {
+	if l.nl != nil {
+		err := l.nl.Close()
+		if err == nil && l.unlink != "" {
+			os.Remove(l.unlink)
+		}
+		return err
+	}
+	if !l.refs.close(func() { l.d.CancelFD(l.fd) }) {
+		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: net.ErrClosed}
+	}
+	err := l.d.Close(l.fd)
+	if l.unlink != "" {
+		os.Remove(l.unlink)
+	}
+	if err != nil {
+		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: os.NewSyscallError("close", err)}
+	}
+	return nil
+}
+
+// Dial connects to the address on the named network, like net.Dial:
+// network is "tcp", "tcp4", "tcp6" or "unix". A host name is looked up
+// with ctx and its addresses tried in order until one accepts. ctx bounds
+// the lookup and the connect.
+func Dial(ctx context.Context, network, address string) (*Conn, error) {
+	d, s, err := sockets(ctx)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6", "unix":
+	default:
+		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	if s == nil {
+		var dialer net.Dialer
+		t := suspend(ctx)
+		nc, err := dialer.DialContext(ctx, network, address)
+		resume(t)
+		if err != nil {
+			return nil, err
+		}
+		return &Conn{network: network, fd: -1, nc: nc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}, nil
+	}
+	t := suspend(ctx)
+	defer resume(t)
+	if network == "unix" {
+		ua, err := net.ResolveUnixAddr(network, address)
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		}
+		return dialOne(ctx, d, s, network, unix.AF_UNIX, &unix.SockaddrUnix{Name: ua.Name}, ua)
+	}
+	addrs, err := resolveTCP(ctx, network, address)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+	}
+	var first error
+	for _, ta := range addrs {
+		family := unix.AF_INET6
+		var sa unix.Sockaddr
+		if ip4 := ta.IP.To4(); ip4 != nil {
+			family = unix.AF_INET
+			a4 := &unix.SockaddrInet4{Port: ta.Port}
+			copy(a4.Addr[:], ip4)
+			sa = a4
+		} else {
+			a6 := &unix.SockaddrInet6{Port: ta.Port, ZoneId: zoneIndex(ta.Zone)}
+			copy(a6.Addr[:], ta.IP.To16())
+			sa = a6
+		}
+		c, err := dialOne(ctx, d, s, network, family, sa, ta)
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+// resolveTCP returns the addresses to try for a TCP dial, in order.
+func resolveTCP(ctx context.Context, network, address string) ([]*net.TCPAddr, error) {
+	host, portStr, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, err
+	}
+	port, err := net.DefaultResolver.LookupPort(ctx, network, portStr)
+	if err != nil {
+		return nil, err
+	}
+	var ips []net.IPAddr
+	switch {
+	case host == "":
+		// As net.Dial: the local system.
+		if network == "tcp6" {
+			ips = []net.IPAddr{{IP: net.IPv6loopback}}
+		} else {
+			ips = []net.IPAddr{{IP: net.IPv4(127, 0, 0, 1)}}
+		}
+	default:
+		h, zone := host, ""
+		if i := lastIndexByte(host, '%'); i >= 0 {
+			h, zone = host[:i], host[i+1:]
+		}
+		if ip := net.ParseIP(h); ip != nil {
+			ips = []net.IPAddr{{IP: ip, Zone: zone}}
+		} else if ips, err = net.DefaultResolver.LookupIPAddr(ctx, host); err != nil {
+			return nil, err
+		}
+	}
+	var out []*net.TCPAddr
+	for _, ip := range ips {
+		is4 := ip.IP.To4() != nil
+		if network == "tcp4" && !is4 || network == "tcp6" && is4 {
+			continue
+		}
+		out = append(out, &net.TCPAddr{IP: ip.IP, Port: port, Zone: ip.Zone})
+	}
+	if len(out) == 0 {
+		return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
+	}
+	return out, nil
+}
+
+func lastIndexByte(s string, c byte) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// dialOne connects a new socket of the family to sa.
+func dialOne(ctx context.Context, d driver.Driver, s driver.Sockets, network string, family int, sa unix.Sockaddr, raddr net.Addr) (*Conn, error) {
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: os.NewSyscallError("socket", err)}
+	}
+	if err := s.Connect(ctx, fd, sa); err != nil {
+		unix.Close(fd)
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: sockErr("connect", ctx, err)}
+	}
+	if family != unix.AF_UNIX {
+		setNoDelay(fd)
+	}
+	c := &Conn{network: network, fd: fd, d: d, s: s, raddr: raddr}
+	if lsa, err := unix.Getsockname(fd); err == nil {
+		c.laddr = toNetAddr(network, lsa)
+	}
+	return c, nil
+}
+
+// setNoDelay turns Nagle's algorithm off, as the net package does for
+// every TCP connection.
+func setNoDelay(fd int) {
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+}
+
+// sockErr turns a driver error into the error inside a *net.OpError.
+func sockErr(call string, ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, syscall.ECANCELED) || errors.Is(err, driver.ErrClosed):
+		// Cancelled by Close (or by the executor's shutdown), not by ctx.
+		return net.ErrClosed
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return context.Cause(ctx)
+	}
+	if errno, ok := err.(syscall.Errno); ok {
+		return os.NewSyscallError(call, errno)
+	}
+	return err
+}
+
+// LocalAddr returns the connection's local address.
+func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+
+// RemoteAddr returns the connection's peer address.
+func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+
+func (c *Conn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr, Err: err}
+}
+
+// Read reads up to len(p) bytes: whatever one receive returns. It returns
+// 0, io.EOF once the peer has closed its side. A task gives up its worker
+// while it waits. If ctx is done first, Read returns an error wrapping
+// ctx's cause (os.ErrDeadlineExceeded for the deadlines of NetConn),
+// unless data arrived anyway: then it returns the data.
+func (c *Conn) Read(ctx context.Context, p []byte) (int, error) {
+	if c.nc != nil {
+		return c.readNet(ctx, p)
+	}
+	if !c.refs.acquire() {
+		return 0, c.opErr("read", net.ErrClosed)
+	}
+	defer c.refs.release()
+	// As the net package: an expired deadline fails a read even if data
+	// is waiting.
+	if err := ctx.Err(); err != nil {
+		return 0, c.opErr("read", context.Cause(ctx))
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	t := suspend(ctx)
+	n, err := c.s.Recv(ctx, c.fd, p)
+	resume(t)
+	if err != nil {
+		return 0, c.opErr("read", sockErr("read", ctx, err))
+	}
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// Write writes all of p, or returns an error saying why it could not,
+// with the count of bytes written. Writes to a peer that has gone fail
+// with EPIPE or ECONNRESET; they never raise SIGPIPE. A task gives up its
+// worker while it waits.
+func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
+	if c.nc != nil {
+		return c.writeNet(ctx, p)
+	}
+	if !c.refs.acquire() {
+		return 0, c.opErr("write", net.ErrClosed)
+	}
+	defer c.refs.release()
+	if err := ctx.Err(); err != nil {
+		return 0, c.opErr("write", context.Cause(ctx))
+	}
+	t := suspend(ctx)
+	defer resume(t)
+	// Lock after giving up the worker: a writer queued behind another
+	// must not hold one.
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n := 0
+	for len(p) > 0 {
+		m, err := c.s.Send(ctx, c.fd, p)
+		if err != nil {
+			return n, c.opErr("write", sockErr("write", ctx, err))
+		}
+		if m == 0 {
+			return n, c.opErr("write", io.ErrShortWrite)
+		}
+		n += m
+		p = p[m:]
+	}
+	return n, nil
+}
+
+// readNet is Read on the portable backend.
+func (c *Conn) readNet(ctx context.Context, p []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, c.opErr("read", context.Cause(ctx))
+	}
+	t := suspend(ctx)
+	defer resume(t)
+	if ctx.Done() == nil {
+		return c.nc.Read(p)
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return withCtx(ctx, c.nc.SetReadDeadline, func() (int, error) { return c.nc.Read(p) })
+}
+
+// writeNet is Write on the portable backend.
+func (c *Conn) writeNet(ctx context.Context, p []byte) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, c.opErr("write", context.Cause(ctx))
+	}
+	t := suspend(ctx)
+	defer resume(t)
+	if ctx.Done() == nil {
+		return c.nc.Write(p)
+	}
+	c.pwm.Lock()
+	defer c.pwm.Unlock()
+	return withCtx(ctx, c.nc.SetWriteDeadline, func() (int, error) { return c.nc.Write(p) })
+}
+
+// aLongTimeAgo is a deadline in the past, which interrupts a pending call
+// of the net package.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// withCtx runs call, a net package call that honours the deadline set by
+// setDeadline, so that ctx being done interrupts it. The caller
+// serializes calls sharing a deadline.
+func withCtx(ctx context.Context, setDeadline func(time.Time) error, call func() (int, error)) (int, error) {
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		setDeadline(aLongTimeAgo)
+		close(fired)
+	})
+	n, err := call()
+	if !stop() {
+		<-fired
+		setDeadline(time.Time{})
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			var oe *net.OpError
+			if errors.As(err, &oe) {
+				cp := *oe
+				cp.Err = context.Cause(ctx)
+				err = &cp
+			} else {
+				err = context.Cause(ctx)
+			}
+		}
+	}
+	return n, err
+}
+
+// CloseWrite shuts down the writing side of the connection: the peer
+// reads io.EOF once it has read everything written before. Reading goes
+// on working.
+func (c *Conn) CloseWrite() error {
+	if c.nc != nil {
+		cw, ok := c.nc.(interface{ CloseWrite() error })
+		if !ok {
+			return c.opErr("close", syscall.ENOTSUP)
+		}
+		return cw.CloseWrite()
+	}
+	if !c.refs.acquire() {
+		return c.opErr("close", net.ErrClosed)
+	}
+	defer c.refs.release()
+	if err := c.s.ShutdownFD(c.fd, unix.SHUT_WR); err != nil {
+		return c.opErr("close", os.NewSyscallError("shutdown", err))
+	}
+	return nil
+}
+
+// Close closes the connection. Pending Reads and Writes return promptly
+// with an error wrapping net.ErrClosed (or their real result, if they
+// completed anyway), as do later ones. A second Close returns an error
+// wrapping net.ErrClosed.
+func (c *Conn) Close() error {
+	if c.nc != nil {
+		return c.nc.Close()
+	}
+	if !c.refs.close(func() { c.d.CancelFD(c.fd) }) {
+		return c.opErr("close", net.ErrClosed)
+	}
+	if err := c.d.Close(c.fd); err != nil {
+		return c.opErr("close", os.NewSyscallError("close", err))
+	}
+	return nil
+}
+
+// opRefs counts the operations in progress on a socket so that Close can
+// cancel them and wait for them before it closes the descriptor: the
+// descriptor number must not be reused while an operation could still
+// start on it.
+type opRefs struct {
+	mu      sync.Mutex
+	refs    int
+	closing bool
+	drained chan struct{} // closed when refs drops to 0 during close
+}
+
+// acquire counts an operation in; false if closing.
+func (r *opRefs) acquire() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return false
+	}
+	r.refs++
+	return true
+}
+
+func (r *opRefs) release() {
+	r.mu.Lock()
+	r.refs--
+	if r.refs == 0 && r.drained != nil {
+		close(r.drained)
+		r.drained = nil
+	}
+	r.mu.Unlock()
+}
+
+func (r *opRefs) isClosing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closing
+}
+
+// close marks the socket closing and calls cancel until every operation
+// counted in has returned. It reports false if close was called before.
+func (r *opRefs) close(cancel func()) bool {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return false
+	}
+	r.closing = true
+	var drained chan struct{}
+	if r.refs > 0 {
+		drained = make(chan struct{})
+		r.drained = drained
+	}
+	r.mu.Unlock()
+	if drained == nil {
+		return true
+	}
+	// An operation counted in may not have reached the driver yet when
+	// a cancel goes out, so cancel until every one has returned.
+	backoff := 50 * time.Microsecond
+	for {
+		cancel()
+		timer := time.NewTimer(backoff)
+		select {
+		case <-drained:
+			timer.Stop()
+			return true
+		case <-timer.C:
+			backoff = min(2*backoff, 10*time.Millisecond)
+		}
+	}
+}
