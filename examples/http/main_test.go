@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/executor-go/executor"
+)
+
+func TestServeAndShutdown(t *testing.T) {
+	for _, backend := range []string{"uring", "portable"} {
+		t.Run(backend, func(t *testing.T) {
+			probe, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := probe.Addr().String()
+			probe.Close()
+
+			stop := executor.NewCancellationToken()
+			done := make(chan error, 1)
+			go func() {
+				done <- executor.Run(executor.Options{Workers: 2, Backend: backend}, func(ctx context.Context) error {
+					return serve(ctx, addr, time.Second, stop)
+				})
+			}()
+			tr := &http.Transport{}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+			var resp *http.Response
+			for range 100 {
+				if resp, err = client.Get("http://" + addr + "/hello"); err == nil {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := "hello from the " + backend + " backend\n"; string(b) != want {
+				t.Fatalf("GET /hello = %q; want %q", b, want)
+			}
+			resp, err = client.Post("http://"+addr+"/echo", "text/plain", strings.NewReader("ping"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "ping" {
+				t.Fatalf("POST /echo = %q", b)
+			}
+			stop.Cancel()
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if _, err := client.Get("http://" + addr + "/hello"); err == nil {
+				t.Error("still serving after shutdown")
+			}
+		})
+	}
+}
