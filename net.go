@@ -6,10 +6,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/executor-go/executor/internal/driver"
 	"golang.org/x/sys/unix"
@@ -564,6 +566,19 @@ func (c *Conn) Read(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if tryRecv {
+		// Data already queued needs no wait: take it while the task
+		// still holds its worker, saving the worker's hand-off.
+		n, errno := tryIO(unix.SYS_RECVFROM, c.fd, p, 0)
+		switch {
+		case errno == 0 && n == 0:
+			return 0, io.EOF
+		case errno == 0:
+			return n, nil
+		case errno != syscall.EAGAIN:
+			return 0, c.opErr("read", os.NewSyscallError("read", errno))
+		}
+	}
 	t := suspend(ctx)
 	n, err := c.s.Recv(ctx, c.fd, p)
 	resume(t)
@@ -591,13 +606,37 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, c.opErr("write", context.Cause(ctx))
 	}
-	t := suspend(ctx)
-	defer resume(t)
-	// Lock after giving up the worker: a writer queued behind another
-	// must not hold one.
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	n := 0
+	if c.wmu.TryLock() {
+		// No other Write in progress: send what the socket buffer takes
+		// at once while the task still holds its worker (a send rarely
+		// has to wait), and give the worker up only for the rest.
+		for len(p) > 0 {
+			m, errno := tryIO(unix.SYS_SENDTO, c.fd, p, unix.MSG_NOSIGNAL)
+			if errno == syscall.EAGAIN {
+				break
+			}
+			if errno != 0 {
+				c.wmu.Unlock()
+				return n, c.opErr("write", os.NewSyscallError("write", errno))
+			}
+			n += m
+			p = p[m:]
+		}
+		if len(p) == 0 {
+			c.wmu.Unlock()
+			return n, nil
+		}
+		t := suspend(ctx)
+		defer resume(t)
+	} else {
+		t := suspend(ctx)
+		defer resume(t)
+		// Lock after giving up the worker: a writer queued behind
+		// another must not hold one.
+		c.wmu.Lock()
+	}
+	defer c.wmu.Unlock()
 	for len(p) > 0 {
 		m, err := c.s.Send(ctx, c.fd, p)
 		if err != nil {
@@ -610,6 +649,26 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 		p = p[m:]
 	}
 	return n, nil
+}
+
+// tryRecv makes Read try a non-blocking receive before it gives the
+// task's worker up. It is off: the uring driver's Recv makes the same
+// attempt itself (after the worker is given up), and trying twice cost a
+// second failed system call per wait in ping-pong echo for no measured
+// gain (TestNetEchoConcurrent and bench/netbench: within noise). Writes do
+// try first, since a send rarely has to wait.
+var tryRecv = false
+
+// tryIO makes one non-blocking recvfrom(2) or sendto(2) (trap) of p on fd.
+func tryIO(trap uintptr, fd int, p []byte, flags int) (int, syscall.Errno) {
+	for {
+		r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+			uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+		runtime.KeepAlive(p)
+		if errno != syscall.EINTR {
+			return int(r), errno
+		}
+	}
 }
 
 // readNet is Read on the portable backend.
