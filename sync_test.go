@@ -424,6 +424,7 @@ func TestMutexFIFO(t *testing.T) {
 	}
 	const n = 10
 	var order []int
+	gate := make(chan struct{}) // holds waiter 0 in the lock until TryLock has been tried
 	hs := make([]*JoinHandle[struct{}], n)
 	for i := range hs {
 		hs[i] = Spawn(e.Context(), func(ctx context.Context) (struct{}, error) {
@@ -431,6 +432,7 @@ func TestMutexFIFO(t *testing.T) {
 				return struct{}{}, err
 			}
 			order = append(order, i)
+			Block(ctx, func() (struct{}, error) { <-gate; return struct{}{}, nil })
 			Yield(ctx)
 			mu.Unlock()
 			return struct{}{}, nil
@@ -442,6 +444,7 @@ func TestMutexFIFO(t *testing.T) {
 	if mu.TryLock() {
 		t.Fatal("TryLock took the lock from a queued waiter")
 	}
+	close(gate)
 	// A newcomer queues behind everyone.
 	if err := mu.Lock(context.Background()); err != nil {
 		t.Fatal(err)

@@ -233,13 +233,16 @@ func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
 	return h.val, h.err
 }
 
-// wait waits for the task to end, whatever ctx does; a task gives up its
-// worker meanwhile.
+// wait waits for the task to end, whatever ctx does, and counts as a Join
+// (the caller reports the result); a task gives up its worker meanwhile.
 func (h *JoinHandle[T]) wait(ctx context.Context) {
 	if done := h.waitChan(); done != nil {
 		t := suspend(ctx)
 		<-done
 		resume(t)
+	}
+	if h.joined != nil {
+		h.joined.Store(true)
 	}
 }
 
