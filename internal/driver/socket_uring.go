@@ -64,7 +64,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepAccept(fd, unsafe.Pointer(&a.raw), &a.n, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, false)
-	res, ctxDone, err := d.runRetry(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
 	if err == nil && ctxDone && res >= 0 {
 		// Completed after its cancellation: nobody will own the
 		// connection (invariant 7).
@@ -184,7 +184,7 @@ func (d *uringDriver) Connect(ctx context.Context, fd int, sa unix.Sockaddr) err
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepConnect(fd, unsafe.Pointer(&a.raw), a.n)
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, false)
 	_, err = d.finish(res, ctxDone, ctx, err)
 	return err
 }
@@ -254,7 +254,7 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	} else {
 		sqe.PrepRecv(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags, -1)
 	}
-	res, ctxDone, err := d.runRetry(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
 	return d.finish(res, ctxDone, ctx, err)
 }
 

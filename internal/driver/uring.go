@@ -238,7 +238,16 @@ func (d *uringDriver) acquire(ctx context.Context) (*op, uint32, error) {
 // and waits for its completion, cancelling it if ctx is done first. It
 // returns the CQE result and whether the op was cancelled through ctx.
 // The record stays owned by the caller, which releases it.
-func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE) (res int32, ctxDone bool, err error) {
+//
+// With retryAgain (reads, writes, receives, sends, accepts), a result of
+// EAGAIN is not returned but the request made again: the kernel can fail
+// such a request on a non-blocking descriptor although it waited for
+// readiness (another reader took the data between the wake-up and the
+// retry; io_uring then hands the request to a worker, where O_NONBLOCK
+// forbids waiting), which is no answer for a caller that asked to wait.
+// The op stays counted in flight across the retry, and the retry counts
+// as a new op on fd, so a concurrent CancelFD cancels it too.
+func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE, retryAgain bool) (res int32, ctxDone bool, err error) {
 	if err := doneErr(ctx); err != nil {
 		return 0, true, err
 	}
@@ -246,46 +255,43 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 	if err != nil {
 		return 0, false, err
 	}
+	defer d.end(fd, st)
 
 	if testHookSubmitted != nil {
 		testHookSubmitted()
 	}
-
-	// ctx is checked before waiting so that a ctx that is already done
-	// always takes the cancel path, whatever the select below would pick.
-	select {
-	case <-ctx.Done():
-		ctxDone = true
-	default:
+	for {
+		// ctx is checked before waiting so that a ctx that is already
+		// done always takes the cancel path, whatever the select below
+		// would pick.
 		select {
-		case <-o.done:
 		case <-ctx.Done():
 			ctxDone = true
+		default:
+			select {
+			case <-o.done:
+			case <-ctx.Done():
+				ctxDone = true
+			}
 		}
-	}
-	if ctxDone {
-		d.cancelOp(d.slab.ud(idx))
-		<-o.done
-	}
-
-	d.end(fd, st)
-	return o.res, ctxDone, nil
-}
-
-// runRetry is run for reads, writes, receives, sends and accepts, which
-// the kernel may fail with EAGAIN on a non-blocking descriptor although
-// it waited for readiness (another reader took the data between the
-// wake-up and the retry: io_uring then hands the request to a worker,
-// where O_NONBLOCK forbids waiting). Such a result is no answer for a
-// caller that asked to wait, so the request is made again, under a new
-// generation of the record.
-func (d *uringDriver) runRetry(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE) (res int32, ctxDone bool, err error) {
-	for {
-		res, ctxDone, err = d.run(ctx, o, idx, fd, sqe)
-		if err != nil || ctxDone || res != -int32(syscall.EAGAIN) {
-			return res, ctxDone, err
+		if ctxDone {
+			d.cancelAndWait(o, d.slab.ud(idx))
 		}
+		if ctxDone || !retryAgain || o.res != -int32(syscall.EAGAIN) {
+			return o.res, ctxDone, nil
+		}
+		// Make the request again under a new generation of the record.
 		o.gen.Add(1)
+		sqe.UserData = d.slab.ud(idx)
+		o.state.Store(stateWait)
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			o.state.Store(stateIdle)
+			return -int32(syscall.ECANCELED), false, nil
+		}
+		st.seq++
+		d.submitLocked(sqe)
 	}
 }
 
@@ -440,11 +446,41 @@ func (d *uringDriver) addPending(n int64) {
 
 // cancelOp asks the kernel to cancel the request with user_data target.
 // The cancel request is fire-and-forget: its record is released by the
-// completion thread. The caller then waits for the target's own CQE.
-// It never waits for long for a cancel record: there are as many as op
-// records and an op is cancelled through its ctx at most once.
+// completion thread. The caller (a multishot request's owner) then waits
+// for the target's last CQE. It never waits for long for a cancel record:
+// there are as many as op records and each op holds at most one.
 func (d *uringDriver) cancelOp(target uint64) {
 	d.submitCancel(<-d.slab.freeCncls, target, 0, 0, stateAuto)
+}
+
+// cancelAndWait cancels the request with user_data target, whose record
+// is o, and returns once the request has completed. The kernel answers
+// EALREADY when the request is running, which for a request that waits
+// for readiness (a read of a pipe whose wake-up raced with another
+// reader) means it may re-arm itself and wait on; so unless the request
+// completes, the cancel is repeated, with a growing pause.
+func (d *uringDriver) cancelAndWait(o *op, target uint64) {
+	backoff := 50 * time.Microsecond
+	for {
+		idx := <-d.slab.freeCncls
+		d.submitCancel(idx, target, 0, 0, stateWait)
+		c := &d.slab.ops[idx]
+		<-c.done
+		res := c.res
+		d.slab.release(idx)
+		if res != -int32(syscall.EALREADY) {
+			<-o.done
+			return
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-o.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 10*time.Millisecond)
+	}
 }
 
 // cancelWait submits a cancel request with the given fd and flags and
@@ -659,7 +695,9 @@ func result(res int32, ctxDone bool, ctx context.Context, err error) (int, error
 		return int(res), nil
 	}
 	errno := syscall.Errno(-res)
-	if ctxDone && (errno == syscall.ECANCELED || errno == syscall.EINTR) {
+	// EAGAIN: a cancelled request the kernel had failed as in run's
+	// retryAgain. None of these transferred anything.
+	if ctxDone && (errno == syscall.ECANCELED || errno == syscall.EINTR || errno == syscall.EAGAIN) {
 		return 0, ctx.Err()
 	}
 	return 0, errno
@@ -800,7 +838,7 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepRW(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off))
-	res, ctxDone, err := d.runRetry(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
 	return d.finish(res, ctxDone, ctx, err)
 }
 
@@ -827,7 +865,7 @@ func (d *uringDriver) Fsync(ctx context.Context, fd int, datasync bool) error {
 	}
 	var sqe uring.SQE
 	sqe.PrepFsync(fd, flags)
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, false)
 	_, err = d.finish(res, ctxDone, ctx, err)
 	return err
 }
@@ -848,7 +886,7 @@ func (d *uringDriver) Open(ctx context.Context, dirfd int, path string, flags in
 	sqe.PrepOpenat(dirfd, &o.path[0], flags|unix.O_CLOEXEC, mode)
 	// Opens are counted against no descriptor: CancelFD(dirfd) must not
 	// wait for them.
-	res, ctxDone, err := d.run(ctx, o, idx, -1, &sqe)
+	res, ctxDone, err := d.run(ctx, o, idx, -1, &sqe, false)
 	if err == nil && ctxDone && res >= 0 {
 		// Completed after its cancellation: nobody will own the fd.
 		unix.Close(int(res))
@@ -877,7 +915,7 @@ func (d *uringDriver) Stat(ctx context.Context, fd int) (unix.Stat_t, error) {
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepStatx(fd, &o.path[0], unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, unsafe.Pointer(&o.statx))
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, false)
 	if _, err := d.finish(res, ctxDone, ctx, err); err != nil {
 		return unix.Stat_t{}, err
 	}
@@ -906,13 +944,35 @@ func (d *uringDriver) CancelFD(fd int) {
 		d.mu.Unlock()
 		if !again {
 			// Every op that was in flight when the cancel was queued was
-			// submitted before it, so it has been cancelled or is
-			// completing on its own.
-			<-idle
+			// submitted before it, so it has been cancelled, is
+			// completing on its own, or was running and may have re-armed
+			// itself (EALREADY): repeat the cancel until none is left.
+			d.waitCancelling(idle, fd, uring.AsyncCancelFd|uring.AsyncCancelAll, true)
 			return
 		}
 		// Ops were started on fd while the cancel was queued; the cancel
 		// may have missed them. Cancel again.
+	}
+}
+
+// waitCancelling waits until idle is closed, repeating the cancel
+// request (fd, flags) with a growing pause meanwhile, for requests that
+// were running when the previous one came and re-armed themselves.
+func (d *uringDriver) waitCancelling(idle chan struct{}, fd int, flags uint32, stoppable bool) {
+	backoff := time.Millisecond
+	for {
+		t := time.NewTimer(backoff)
+		select {
+		case <-idle:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if !d.cancelWait(fd, flags, stoppable) {
+			<-idle
+			return
+		}
+		backoff = min(2*backoff, 100*time.Millisecond)
 	}
 }
 
@@ -940,7 +1000,7 @@ func (d *uringDriver) Shutdown() error {
 		d.mu.Unlock()
 		if idle != nil {
 			d.cancelWait(0, uring.AsyncCancelAny|uring.AsyncCancelAll, false)
-			<-idle
+			d.waitCancelling(idle, 0, uring.AsyncCancelAny|uring.AsyncCancelAll, false)
 		}
 		close(d.stopping)
 		// Wait for the cancel records too (fire-and-forget cancels whose
