@@ -28,9 +28,15 @@
 // Cancellation (ctx done) queues IORING_OP_ASYNC_CANCEL for the op's
 // user_data and then waits for the op's own CQE: the buffer is released
 // only when the kernel is done with it, and an op that completed anyway
-// returns its real result (an open that did so has its descriptor closed
-// and returns ctx's error). CancelFD uses IORING_ASYNC_CANCEL_FD|ALL and
-// waits until no op on the descriptor is in flight; Close is CancelFD
+// returns its real result (an open or accept that did so has its
+// descriptor closed and returns ctx's error). A cancel answered EALREADY
+// (the op was running: a read of a pipe whose wake-up raced with another
+// reader, which then waits again) is repeated until the op completes.
+// A read, write, receive, send or accept that the kernel fails with
+// EAGAIN on a non-blocking descriptor in that same race is resubmitted,
+// since its caller asked to wait. CancelFD uses
+// IORING_ASYNC_CANCEL_FD|ALL, repeated until no op on the descriptor is
+// in flight; Close is CancelFD
 // followed by a plain close(2) (after CancelFD the ring holds no
 // reference that IORING_OP_CLOSE would have to order against, and the
 // system call is cheaper than a ring round trip).

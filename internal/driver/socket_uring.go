@@ -91,7 +91,7 @@ func (d *uringDriver) AcceptMultishot(ctx context.Context, fd int, yield func(nf
 	for {
 		// One multishot request; the kernel may end it (CQ overflow,
 		// for example) with a last CQE that is a success, or EAGAIN as
-		// in runRetry, in which case a new one is armed.
+		// in run's retryAgain, in which case a new one is armed.
 		var sqe uring.SQE
 		sqe.PrepAccept(fd, nil, nil, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, true)
 		res, stopped, err := d.runMultishot(ctx, o, idx, int32(fd), &sqe, yield, &spare)

@@ -312,14 +312,23 @@ func TestProbe(t *testing.T) {
 	}
 }
 
-func TestReadWritePipe(t *testing.T) {
-	r := newRing(t, 4, nil)
+// pipe returns a pipe closed at the end of the test.
+func pipe(t *testing.T) [2]int {
+	t.Helper()
 	var fds [2]int
 	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	t.Cleanup(func() {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+	})
+	return fds
+}
+
+func TestReadWritePipe(t *testing.T) {
+	r := newRing(t, 4, nil)
+	fds := pipe(t)
 	buf := make([]byte, 16)
 	msg := []byte("hello")
 	var pin runtime.Pinner
@@ -347,12 +356,7 @@ func TestReadWritePipe(t *testing.T) {
 
 func TestCancelPendingRead(t *testing.T) {
 	r := newRing(t, 4, nil)
-	var fds [2]int
-	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
+	fds := pipe(t)
 	buf := make([]byte, 8)
 	var pin runtime.Pinner
 	pin.Pin(&buf[0])
