@@ -14,9 +14,13 @@
 //	cpu-µs/req  process CPU time (user+system, client included) per request
 //	sys/req     system calls per request (client included), counted by a
 //	            perf tracepoint counter on each thread of the process
+//	csw/req     context switches (voluntary and involuntary) per request
 //	enter/req   io_uring_enter calls per request (uring backend only)
 //
 // Run:
 //
-//	cd bench && go test -run '^$' -bench Echo -benchtime 2s ./netbench
+//	cd bench && go test -run '^$' -bench Echo -benchtime 2s ./netbench | grep -v '^\[gnet\]'
+//
+// The grep drops gnet's start-up log line, which it prints whatever the
+// log level.
 package netbench

@@ -226,6 +226,8 @@ func pingPong(b *testing.B, srv contender, conns int) {
 	if counter.ok() {
 		b.ReportMetric(float64(sys1-sys0)/n, "sys/req")
 	}
+	csw := (ru1.Nvcsw + ru1.Nivcsw) - (ru0.Nvcsw + ru0.Nivcsw)
+	b.ReportMetric(float64(csw)/n, "csw/req")
 	if srv.enter != nil {
 		b.ReportMetric(float64(srv.enter()-enter0)/n, "enter/req")
 	}
