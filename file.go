@@ -176,18 +176,23 @@ func (w *opWait) resume() { resume(w.t) }
 // off < 0): inline if the driver can do it without a wait, otherwise with
 // the worker given up.
 func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error) {
-	if f.inliner != nil && !w.suspended && w.ctx.Err() == nil {
+	if in := f.inliner; in != nil && !w.suspended && w.ctx.Err() == nil {
 		var n int
 		var err error
 		var ok bool
 		if write {
-			n, err, ok = f.inliner.TryWriteAt(f.fd, p, off)
+			n, err, ok = in.TryWriteAt(f.fd, p, off)
 		} else {
-			n, err, ok = f.inliner.TryReadAt(f.fd, p, off)
+			n, err, ok = in.TryReadAt(f.fd, p, off)
 		}
 		if ok {
 			return n, err
 		}
+		w.suspend()
+		if write {
+			return in.WaitWriteAt(w.ctx, f.fd, p, off)
+		}
+		return in.WaitReadAt(w.ctx, f.fd, p, off)
 	}
 	w.suspend()
 	if write {

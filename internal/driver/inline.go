@@ -1,10 +1,12 @@
 package driver
 
 import (
+	"context"
 	"runtime"
 	"syscall"
 	"unsafe"
 
+	"github.com/executor-go/executor/internal/uring"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,6 +22,32 @@ type Inliner interface {
 	TryReadAt(fd int, p []byte, off int64) (n int, err error, ok bool)
 	// TryWriteAt is WriteAt done only if it needs no wait, like TryReadAt.
 	TryWriteAt(fd int, p []byte, off int64) (n int, err error, ok bool)
+	// WaitReadAt and WaitWriteAt are ReadAt and WriteAt for a caller whose
+	// TryReadAt or TryWriteAt just returned ok == false: they skip the
+	// driver's own inline attempt.
+	WaitReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error)
+	WaitWriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error)
+}
+
+// WaitReadAt implements Inliner.
+func (d *uringDriver) WaitReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return d.rw(ctx, uring.OpRead, fd, p, off, false)
+}
+
+// WaitWriteAt implements Inliner.
+func (d *uringDriver) WaitWriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return d.rw(ctx, uring.OpWrite, fd, p, off, false)
+}
+
+// WaitReadAt implements Inliner; the portable ReadAt makes no inline
+// attempt of its own.
+func (d *portableDriver) WaitReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return d.ReadAt(ctx, fd, p, off)
+}
+
+// WaitWriteAt implements Inliner, like WaitReadAt.
+func (d *portableDriver) WaitWriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return d.WriteAt(ctx, fd, p, off)
 }
 
 // TryReadAt implements Inliner with preadv2(RWF_NOWAIT); it never tries

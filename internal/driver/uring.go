@@ -803,7 +803,7 @@ func (d *uringDriver) blocking(fd int, p []byte, off int64, write bool) (n int, 
 	}
 }
 
-func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, off int64) (int, error) {
+func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, off int64, tryInline bool) (int, error) {
 	if err := checkFD(fd); err != nil {
 		return 0, err
 	}
@@ -819,10 +819,14 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	if len(p) > maxRW {
 		p = p[:maxRW]
 	}
-	if n, err, ok := d.nowait(fd, p, off, opcode == uring.OpWrite); ok {
-		d.inline.Add(1)
-		d.completed.Add(1)
-		return n, err
+	// tryInline is false when the caller's TryReadAt/TryWriteAt has just
+	// failed: the same system call would fail again.
+	if tryInline {
+		if n, err, ok := d.nowait(fd, p, off, opcode == uring.OpWrite); ok {
+			d.inline.Add(1)
+			d.completed.Add(1)
+			return n, err
+		}
 	}
 	if n, err, ok := d.blocking(fd, p, off, opcode == uring.OpWrite); ok {
 		d.inline.Add(1)
@@ -843,11 +847,11 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 }
 
 func (d *uringDriver) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	return d.rw(ctx, uring.OpRead, fd, p, off)
+	return d.rw(ctx, uring.OpRead, fd, p, off, true)
 }
 
 func (d *uringDriver) WriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	return d.rw(ctx, uring.OpWrite, fd, p, off)
+	return d.rw(ctx, uring.OpWrite, fd, p, off, true)
 }
 
 func (d *uringDriver) Fsync(ctx context.Context, fd int, datasync bool) error {
