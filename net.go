@@ -38,13 +38,14 @@ type Listener struct {
 	addr    net.Addr
 
 	// uring backend
-	fd     int
-	d      driver.Driver
-	s      driver.Sockets
-	unlink string // the Unix socket's path, removed by Close
-	refs   opRefs
-	pumpMu sync.Mutex
-	pump   *acceptPump // the multishot accept in flight, or nil
+	fd      int
+	d       driver.Driver
+	s       driver.Sockets
+	unlink  string // the Unix socket's path, removed by Close
+	refs    opRefs
+	pumpMu  sync.Mutex
+	pump    *acceptPump     // the multishot accept in flight, or nil
+	cleanup runtime.Cleanup // closes the descriptor of a Listener dropped unclosed
 
 	// portable backend: a *net.TCPListener or *net.UnixListener
 	nl  deadlineListener
@@ -65,11 +66,12 @@ type Conn struct {
 	laddr, raddr net.Addr
 
 	// uring backend
-	fd   int
-	d    driver.Driver
-	s    driver.Sockets
-	wmu  sync.Mutex // a Write sends all of p before another starts
-	refs opRefs
+	fd      int
+	d       driver.Driver
+	s       driver.Sockets
+	wmu     sync.Mutex // a Write sends all of p before another starts
+	refs    opRefs
+	cleanup runtime.Cleanup // closes the descriptor of a Conn dropped unclosed
 
 	// portable backend: a *net.TCPConn or *net.UnixConn
 	nc  net.Conn
@@ -158,6 +160,9 @@ func Listen(ctx context.Context, network, address string) (*Listener, error) {
 	l := &Listener{network: network, addr: toNetAddr(network, lsa), fd: fd, d: d, s: s}
 	if ua, ok := sa.(*unix.SockaddrUnix); ok && ua.Name != "" && ua.Name[0] != '@' {
 		l.unlink = ua.Name
+	}
+	if s != nil {
+		l.cleanup = runtime.AddCleanup(l, closeDropped, fdOf{d, fd})
 	}
 	if s == nil {
 		// The portable backend hands the socket to the net package,
@@ -324,7 +329,7 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	if l.network != "unix" {
 		setNoDelay(nfd)
 	}
-	c := &Conn{network: l.network, fd: nfd, d: l.d, s: l.s, raddr: toNetAddr(l.network, rsa)}
+	c := newConn(l.network, nfd, l.d, l.s, toNetAddr(l.network, rsa))
 	if lsa, err := unix.Getsockname(nfd); err == nil {
 		c.laddr = toNetAddr(l.network, lsa)
 	}
@@ -477,6 +482,7 @@ func (l *Listener) Close() error {
 	if !l.refs.close(func() { l.stopPump(); l.d.CancelFD(l.fd) }) {
 		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: net.ErrClosed}
 	}
+	l.cleanup.Stop()
 	l.stopPump()
 	err := l.d.Close(l.fd)
 	if l.unlink != "" {
@@ -619,12 +625,30 @@ func dialOne(ctx context.Context, d driver.Driver, s driver.Sockets, network str
 	if family != unix.AF_UNIX {
 		setNoDelay(fd)
 	}
-	c := &Conn{network: network, fd: fd, d: d, s: s, raddr: raddr}
+	c := newConn(network, fd, d, s, raddr)
 	if lsa, err := unix.Getsockname(fd); err == nil {
 		c.laddr = toNetAddr(network, lsa)
 	}
 	return c, nil
 }
+
+// newConn returns the Conn of a connected socket on the uring backend.
+func newConn(network string, fd int, d driver.Driver, s driver.Sockets, raddr net.Addr) *Conn {
+	c := &Conn{network: network, fd: fd, d: d, s: s, raddr: raddr}
+	// As the net package does, a connection dropped without Close does
+	// not leak its descriptor. No operation can be in flight on it then:
+	// each holds the Conn.
+	c.cleanup = runtime.AddCleanup(c, closeDropped, fdOf{d, fd})
+	return c
+}
+
+// fdOf is a descriptor and its driver, for closeDropped.
+type fdOf struct {
+	d  driver.Driver
+	fd int
+}
+
+func closeDropped(f fdOf) { f.d.Close(f.fd) }
 
 // setNoDelay turns Nagle's algorithm off, as the net package does for
 // every TCP connection.
@@ -876,6 +900,7 @@ func (c *Conn) Close() error {
 	if !c.refs.close(func() { c.d.CancelFD(c.fd) }) {
 		return c.opErr("close", net.ErrClosed)
 	}
+	c.cleanup.Stop()
 	if err := c.d.Close(c.fd); err != nil {
 		return c.opErr("close", os.NewSyscallError("close", err))
 	}

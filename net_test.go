@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -999,4 +1000,31 @@ func TestNetAcceptMultishot(t *testing.T) {
 		}
 		t.Run(tc.name, tc.f)
 	}
+}
+
+// TestNetDroppedConnClosed: a Conn or Listener dropped without Close has
+// its descriptor closed once it is garbage, as in the net package.
+func TestNetDroppedConnClosed(t *testing.T) {
+	onBackends(t, 2, func(t *testing.T, e *Executor) {
+		fds := openFDs(t)
+		ctx := e.Context()
+		func() {
+			l, err := Listen(ctx, "tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 10 {
+				if _, err := Dial(ctx, "tcp", l.Addr().String()); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := l.Accept(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}()
+		waitFor(t, func() bool {
+			runtime.GC()
+			return openFDs(t) <= fds
+		})
+	})
 }
