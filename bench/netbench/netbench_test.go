@@ -141,6 +141,23 @@ func (h *gnetEcho) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
+// quietLogger drops gnet's log lines but errors, which would otherwise
+// interleave with the benchmark's output (gnet logs its start-up at INFO
+// whatever WithLogLevel says).
+type quietLogger struct{}
+
+func (quietLogger) Debugf(string, ...any) {}
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Warnf(string, ...any)  {}
+func (quietLogger) Errorf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: "+format+"\n", a...)
+}
+func (quietLogger) Fatalf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "gnet: "+format+"\n", a...)
+}
+
+var _ logging.Logger = quietLogger{}
+
 func startGnet(tb testing.TB) contender {
 	probe, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -151,7 +168,7 @@ func startGnet(tb testing.TB) contender {
 	h := &gnetEcho{started: make(chan struct{})}
 	done := make(chan error, 1)
 	go func() {
-		done <- gnet.Run(h, "tcp://"+addr, gnet.WithMulticore(true), gnet.WithLogLevel(logging.ErrorLevel))
+		done <- gnet.Run(h, "tcp://"+addr, gnet.WithMulticore(true), gnet.WithLogger(quietLogger{}))
 	}()
 	select {
 	case <-h.started:
