@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"sync"
 	"syscall"
 	"time"
 
@@ -37,10 +36,7 @@ type File struct {
 	inliner    driver.Inliner // d, if it can try an operation without a wait; or nil
 	appendMode bool           // opened with O_APPEND: WriteAt is refused, as by os.File
 
-	mu      sync.Mutex
-	refs    int           // operations in progress
-	closing bool          // Close has begun: no new operation starts
-	drained chan struct{} // closed when refs drops to 0 during Close
+	refs opRefs // operations in progress; Close waits for them
 }
 
 // Open opens the named file for reading, like os.Open.
@@ -124,24 +120,14 @@ func (f *File) acquire(op string) error {
 	if f == nil {
 		return &fs.PathError{Op: op, Path: "", Err: fs.ErrInvalid}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closing {
+	if !f.refs.acquire() {
 		return &fs.PathError{Op: op, Path: f.name, Err: fs.ErrClosed}
 	}
-	f.refs++
 	return nil
 }
 
 // release counts an operation out.
-func (f *File) release() {
-	f.mu.Lock()
-	f.refs--
-	if f.refs == 0 && f.drained != nil {
-		close(f.drained)
-	}
-	f.mu.Unlock()
-}
+func (f *File) release() { f.refs.release() }
 
 // wrap turns a driver error into the error a user sees.
 func (f *File) wrap(op string, err error) error {
@@ -338,34 +324,8 @@ func (f *File) Close() error {
 	if f == nil {
 		return &fs.PathError{Op: "close", Path: "", Err: fs.ErrInvalid}
 	}
-	f.mu.Lock()
-	if f.closing {
-		f.mu.Unlock()
+	if !f.refs.close(func() { f.d.CancelFD(f.fd) }) {
 		return &fs.PathError{Op: "close", Path: f.name, Err: fs.ErrClosed}
-	}
-	f.closing = true
-	var drained chan struct{}
-	if f.refs > 0 {
-		drained = make(chan struct{})
-		f.drained = drained
-	}
-	f.mu.Unlock()
-	if drained != nil {
-		// An operation counted in may not have reached the driver yet when
-		// a cancel goes out, so cancel until every one has returned.
-		backoff := 50 * time.Microsecond
-		for {
-			f.d.CancelFD(f.fd)
-			timer := time.NewTimer(backoff)
-			select {
-			case <-drained:
-				timer.Stop()
-			case <-timer.C:
-				backoff = min(2*backoff, 10*time.Millisecond)
-				continue
-			}
-			break
-		}
 	}
 	if err := f.d.Close(f.fd); err != nil {
 		return &fs.PathError{Op: "close", Path: f.name, Err: err}
