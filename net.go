@@ -81,10 +81,19 @@ type Conn struct {
 
 // sockets returns the socket operations of the driver of the executor in
 // ctx, or nil when sockets go through the net package.
+//
+// Ring sockets are used only where the uring backend was asked for
+// (Options.Backend or EXECUTOR_BACKEND): for ping-pong traffic they measure
+// slower than the net package today (docs/ARCHITECTURE.md), so the
+// best-available default takes the net path.
 func sockets(ctx context.Context) (driver.Driver, driver.Sockets, error) {
-	d, err := executorOf(ctx).driver()
+	e := executorOf(ctx)
+	d, err := e.driver()
 	if err != nil {
 		return nil, nil, err
+	}
+	if e.opts.Backend != "uring" && os.Getenv(driver.EnvBackend) != "uring" {
+		return d, nil, nil
 	}
 	s, _ := d.(driver.Sockets)
 	return d, s, nil
