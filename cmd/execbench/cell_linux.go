@@ -26,7 +26,10 @@ const childEnv = "EXECBENCH_CELL"
 
 // cellSpec is the work of one cell for a Go contender.
 type cellSpec struct {
-	Contender string        `json:"contender"` // "uring", "portable" or "os"
+	Bench     string        `json:"bench,omitempty"`    // "" for file reads, "net" for echo
+	Contender string        `json:"contender"`          // "uring", "portable" or "os"; for echo, "uring", "portable" or "net"
+	Conns     int           `json:"conns,omitempty"`    // echo: connections
+	MsgSize   int           `json:"msg_size,omitempty"` // echo: bytes per message
 	Path      string        `json:"path"`
 	Size      int64         `json:"size"`
 	Direct    bool          `json:"direct"`
@@ -92,6 +95,9 @@ func childMain(specJSON string) {
 
 // measure runs one cell in this process.
 func measure(spec cellSpec) (cellResult, error) {
+	if spec.Bench == "net" {
+		return measureNet(spec)
+	}
 	if spec.Depth < 1 || spec.Size < blockSize || spec.Duration <= 0 {
 		return cellResult{}, fmt.Errorf("bad cell %+v", spec)
 	}

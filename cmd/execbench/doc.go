@@ -1,10 +1,15 @@
-// Execbench compares the executor's file reads with os.File and fio.
+// Execbench compares the executor's file reads with os.File and fio, and,
+// with the net subcommand, its sockets with the net package.
 //
 // Run from the repository's root:
 //
 //	go run ./cmd/execbench
 //	go run ./cmd/execbench -json results.json -svg results.svg
 //	go run ./cmd/execbench -mode cached -depth 1,8 -duration 1s -dir /var/tmp
+//	go run ./cmd/execbench net
+//	go run ./cmd/execbench net -conns 1,64 -duration 1s -json net.json
+//
+// # File reads
 //
 // It creates a temporary file (1 GiB by default) and, for each mode, depth
 // and contender, has that many concurrent readers issue 4 KiB reads at
@@ -67,6 +72,69 @@
 //
 // The exit status is 0 on success, 1 on failure, 2 for a bad command line
 // and 130 when interrupted.
+//
+// # Echo on loopback: execbench net
+//
+// The net subcommand measures a TCP echo server with ping-pong traffic on
+// 127.0.0.1: each of N connections writes a message (1 KiB by default),
+// reads its echo in full, and again, for a fixed time per cell. The
+// servers, the contenders, are:
+//
+//	executor(uring)     a task per connection on an executor with GOMAXPROCS
+//	                    workers and the io_uring backend: ring sockets
+//	executor(portable)  the same on the portable backend, whose sockets are
+//	                    the net package's underneath
+//	net+goroutines      net.Listen and a goroutine per connection: the anchor
+//
+// The client is the same for all: net.Dial and a goroutine per connection.
+// gnet v2, the fourth contender of the same workload, is measured by the
+// Go benchmark in the separate bench module, which this command does not
+// depend on:
+//
+//	cd bench && go test -run '^$' -bench Echo ./netbench
+//
+// Each cell (a number of connections and a server) runs in a child process
+// of its own that starts the server on an ephemeral port, connects the
+// clients, warms up (a few round trips per connection, each echo checked
+// byte for byte), measures, then closes every connection and stops the
+// server. A cell whose server stops echoing fails 10 s after its duration
+// instead of hanging. Its columns are:
+//
+//	req/s         round trips completed per second of wall time
+//	×net          req/s divided by net+goroutines' at the same connections
+//	p50 µs        median round-trip latency (write to last byte read), from
+//	              a log-linear histogram good to about 1.6%
+//	p99 µs        99th percentile of the same
+//	CPU µs/req    user+system CPU time of the cell's process divided by
+//	              the round trips: client and server both, as they share
+//	              the process; the client is the same for every server, so
+//	              differences are the servers'
+//	syscalls/req  system calls of the process (client and server) per round
+//	              trip, counted by a perf tracepoint counter
+//	              (raw_syscalls:sys_enter) on each thread. Threads that start
+//	              during the cell are found within 10 ms and counted from
+//	              then on (the JSON says how many, threads_counted_late).
+//	              Needs root or CAP_PERFMON; "-" otherwise, with the reason
+//	              on standard error. io_uring's own work in the kernel makes
+//	              no system calls and is not counted.
+//	threads       the most OS threads the process had during the cell
+//
+// Its flags are:
+//
+//	-conns LIST       concurrent connections, comma-separated, up to 5000
+//	                  (default 1,64,1000)
+//	-duration D       how long each cell runs (default 2s: the default run
+//	                  takes about 20 s)
+//	-size SIZE        bytes per message, up to 1MiB (default 1KiB)
+//	-backends LIST    servers among uring,portable,net (default all)
+//	-json FILE        also write the results as JSON: "machine" and "cells"
+//	                  as for file reads, with the columns above
+//
+// Connections go to 127.0.0.1 only. Each connection costs two file
+// descriptors; the command refuses to start if the limit (ulimit -n) is
+// too low for the largest -conns.
+//
+// # Both
 //
 // The numbers are only as quiet as the machine: compare ratios measured in
 // the same run rather than absolute figures across runs.

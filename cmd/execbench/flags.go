@@ -52,9 +52,10 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("execbench", flag.ContinueOnError)
 	fs.SetOutput(w)
 	fs.Usage = func() {
-		fmt.Fprintf(w, "usage: execbench [flags]\n\n"+
+		fmt.Fprintf(w, "usage: execbench [flags]\n       execbench net [flags]\n\n"+
 			"Compares 4 KiB random reads through the executor (io_uring and portable\n"+
-			"backends), os.File and fio on a temporary file. See go doc ./cmd/execbench.\n\n")
+			"backends), os.File and fio on a temporary file; with net, a TCP echo on\n"+
+			"loopback (execbench net -h). See go doc ./cmd/execbench.\n\n")
 		fs.PrintDefaults()
 	}
 	size := fs.String("size", "1GiB", "`size` of the test file: a multiple of 4KiB, at least 1MiB (suffixes KiB, MiB, GiB, TiB)")
@@ -72,6 +73,9 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 		return nil, usageError{err}
 	}
 	if fs.NArg() > 0 {
+		if fs.Arg(0) == "net" {
+			return nil, usageError{errors.New("the net subcommand comes first: execbench net [flags]")}
+		}
 		return nil, usageError{fmt.Errorf("unexpected argument %q: execbench takes flags only", fs.Arg(0))}
 	}
 
@@ -107,6 +111,22 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 // 512KiB, 256MiB, 1GiB, 1G. The suffixes K, M, G and T, with or without
 // "iB" or "B", all mean powers of 1024, as file sizes usually do.
 func parseSize(s string) (int64, error) {
+	n, err := parseBytes(s)
+	if err != nil {
+		return 0, err
+	}
+	if n%blockSize != 0 {
+		return 0, fmt.Errorf("size %s (%d bytes) is not a multiple of %d", s, n, blockSize)
+	}
+	if n < minSize {
+		return 0, fmt.Errorf("size %s is below the minimum, 1MiB", s)
+	}
+	return n, nil
+}
+
+// parseBytes parses a positive byte count with an optional binary suffix,
+// as parseSize does, without the test file's constraints.
+func parseBytes(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := len(t)
 	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
@@ -123,27 +143,24 @@ func parseSize(s string) (int64, error) {
 	if n > (1<<62)>>sh {
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
-	n <<= sh
-	if n%blockSize != 0 {
-		return 0, fmt.Errorf("size %s (%d bytes) is not a multiple of %d", s, n, blockSize)
-	}
-	if n < minSize {
-		return 0, fmt.Errorf("size %s is below the minimum, 1MiB", s)
-	}
-	return n, nil
+	return n << sh, nil
 }
 
 // parseDepths parses a comma-separated list of reader counts.
-func parseDepths(s string) ([]int, error) {
+func parseDepths(s string) ([]int, error) { return parseCounts(s, "depth", maxDepth) }
+
+// parseCounts parses a comma-separated list of distinct whole numbers from
+// 1 to limit, in the order given; what names them in errors.
+func parseCounts(s, what string, limit int) ([]int, error) {
 	var ds []int
 	for f := range strings.SplitSeq(s, ",") {
 		f = strings.TrimSpace(f)
 		d, err := strconv.Atoi(f)
-		if err != nil || d < 1 || d > maxDepth {
-			return nil, fmt.Errorf("bad depth %q: want a whole number from 1 to %d", f, maxDepth)
+		if err != nil || d < 1 || d > limit {
+			return nil, fmt.Errorf("bad %s %q: want a whole number from 1 to %d", what, f, limit)
 		}
 		if slices.Contains(ds, d) {
-			return nil, fmt.Errorf("depth %d given twice", d)
+			return nil, fmt.Errorf("%s %d given twice", what, d)
 		}
 		ds = append(ds, d)
 	}

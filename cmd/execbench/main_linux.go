@@ -46,13 +46,17 @@ func main() {
 
 // run is the whole program but for the process: it parses args, measures,
 // prints progress to stderr and the table to stdout, and writes the files
-// asked for. The test file is gone when it returns.
+// asked for. The test file is gone when it returns. Args starting with
+// "net" run the echo benchmark instead (runNet).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() != nil {
 			err = errInterrupted
 		}
 	}()
+	if len(args) > 0 && args[0] == "net" {
+		return runNet(ctx, args[1:], stdout, stderr)
+	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		return err

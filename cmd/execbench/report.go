@@ -23,6 +23,14 @@ type cellResult struct {
 	Threads     int           `json:"threads"` // peak OS threads; 0: not measured
 	Backend     string        `json:"backend,omitempty"`
 	Unavailable string        `json:"unavailable,omitempty"`
+
+	// Echo cells only.
+	P50          time.Duration `json:"p50,omitempty"` // round-trip latency, median
+	P99          time.Duration `json:"p99,omitempty"` // and 99th percentile
+	Syscalls     uint64        `json:"syscalls,omitempty"`
+	HaveSyscalls bool          `json:"haveSyscalls,omitempty"`
+	SyscallsWhy  string        `json:"syscallsWhy,omitempty"` // why Syscalls was not measured
+	LateThreads  int           `json:"lateThreads,omitempty"` // threads whose system calls were counted from a few ms after they started
 }
 
 // cell is one row of the table and one element of the JSON output. Figures

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// netCell is one row of the echo table and one element of its JSON output.
+// Figures that were not measured are nil (null in JSON, "-" in the table).
+type netCell struct {
+	Conns          int      `json:"conns"`
+	Contender      string   `json:"contender"` // the server: "uring", "portable" or "net"
+	Name           string   `json:"name"`      // as the table shows it
+	Requests       int64    `json:"requests"`  // round trips completed
+	Seconds        float64  `json:"seconds"`
+	ReqPerSec      float64  `json:"req_per_sec"`
+	VsNet          *float64 `json:"ratio_to_net"`
+	P50            *float64 `json:"p50_us"`
+	P99            *float64 `json:"p99_us"`
+	CPUPerReq      *float64 `json:"cpu_us_per_req"`
+	SyscallsPerReq *float64 `json:"syscalls_per_req"`
+	SyscallsWhy    string   `json:"syscalls_unmeasured,omitempty"`  // why SyscallsPerReq is null
+	LateThreads    int      `json:"threads_counted_late,omitempty"` // threads started during the cell: their first few ms of system calls are missing
+	Threads        *int     `json:"os_threads"`
+	Backend        string   `json:"backend,omitempty"`
+	Unavailable    string   `json:"unavailable,omitempty"` // why the cell has no figures
+}
+
+// netContenderNames are the echo servers as the table names them.
+var netContenderNames = map[string]string{
+	"uring":    "executor(uring)",
+	"portable": "executor(portable)",
+	"net":      "net+goroutines",
+}
+
+// newNetCell turns an echo measurement into a row.
+func newNetCell(conns int, contender string, r cellResult) netCell {
+	c := netCell{Conns: conns, Contender: contender, Name: netContenderNames[contender],
+		Backend: r.Backend, Unavailable: r.Unavailable}
+	if c.Unavailable != "" || r.Ops <= 0 || r.Elapsed <= 0 {
+		if c.Unavailable == "" {
+			c.Unavailable = "no round trip completed"
+		}
+		return c
+	}
+	n := float64(r.Ops)
+	c.Requests = r.Ops
+	c.Seconds = r.Elapsed.Seconds()
+	c.ReqPerSec = n / c.Seconds
+	c.P50 = ptr(float64(r.P50.Nanoseconds()) / 1e3)
+	c.P99 = ptr(float64(r.P99.Nanoseconds()) / 1e3)
+	if r.HaveCPU {
+		c.CPUPerReq = ptr(float64(r.CPU.Nanoseconds()) / 1e3 / n)
+	}
+	if r.HaveSyscalls {
+		c.SyscallsPerReq = ptr(float64(r.Syscalls) / n)
+		c.LateThreads = r.LateThreads
+	} else {
+		c.SyscallsWhy = r.SyscallsWhy
+	}
+	if r.Threads > 0 {
+		c.Threads = ptr(r.Threads)
+	}
+	return c
+}
+
+// setNetRatios fills in each cell's ratio to net+goroutines at the same
+// number of connections, where both figures exist.
+func setNetRatios(cells []netCell) {
+	anchor := make(map[int]float64)
+	for _, c := range cells {
+		if c.Contender == "net" && c.ReqPerSec > 0 {
+			anchor[c.Conns] = c.ReqPerSec
+		}
+	}
+	for i := range cells {
+		c := &cells[i]
+		c.VsNet = nil
+		if a, ok := anchor[c.Conns]; ok && c.ReqPerSec > 0 {
+			c.VsNet = ptr(c.ReqPerSec / a)
+		}
+	}
+}
+
+// writeNetTable prints the echo cells as an aligned table, a blank line
+// between groups of the same number of connections.
+func writeNetTable(w io.Writer, cells []netCell) error {
+	var b strings.Builder
+	const format = "%5s  %-18s %11s %6s %8s %8s %11s %13s %8s\n"
+	fmt.Fprintf(&b, format, "conns", "server", "req/s", "×net", "p50 µs", "p99 µs", "CPU µs/req", "syscalls/req", "threads")
+	for i, c := range cells {
+		if i > 0 && c.Conns != cells[i-1].Conns {
+			b.WriteByte('\n')
+		}
+		if c.Unavailable != "" {
+			fmt.Fprintf(&b, "%5d  %-18s %11s  %s\n", c.Conns, c.Name, "-", c.Unavailable)
+			continue
+		}
+		fmt.Fprintf(&b, format, strconv.Itoa(c.Conns), c.Name, group(int64(math.Round(c.ReqPerSec))),
+			fixed(c.VsNet, 2), fixed(c.P50, 1), fixed(c.P99, 1), fixed(c.CPUPerReq, 1), fixed(c.SyscallsPerReq, 2), integer(c.Threads))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// netMachine describes where and how the echo results were measured.
+type netMachine struct {
+	Time           string            `json:"time"`
+	GOMAXPROCS     int               `json:"gomaxprocs"`
+	NumCPU         int               `json:"num_cpu"`
+	Kernel         string            `json:"kernel"`
+	GoVersion      string            `json:"go_version"`
+	CellDuration   string            `json:"cell_duration"`
+	MsgSize        int               `json:"msg_size"`
+	Client         string            `json:"client"`
+	Gnet           string            `json:"gnet"`
+	BackendReasons map[string]string `json:"backend_reasons"` // backend: why the executor uses it, or why not
+	Notes          []string          `json:"notes,omitempty"`
+}
+
+// writeNetJSON writes the echo report, indented for people who read it.
+func writeNetJSON(w io.Writer, m netMachine, cells []netCell) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Machine netMachine `json:"machine"`
+		Cells   []netCell  `json:"cells"`
+	}{m, cells})
+}
