@@ -11,7 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/executor-go/executor/internal/driver"
 	"golang.org/x/sys/unix"
@@ -711,19 +710,9 @@ func (c *Conn) Read(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if tryRecv {
-		// Data already queued needs no wait: take it while the task
-		// still holds its worker, saving the worker's hand-off.
-		n, errno := tryIO(unix.SYS_RECVFROM, c.fd, p, 0)
-		switch {
-		case errno == 0 && n == 0:
-			return 0, io.EOF
-		case errno == 0:
-			return n, nil
-		case errno != syscall.EAGAIN:
-			return 0, c.opErr("read", os.NewSyscallError("read", errno))
-		}
-	}
+	// No receive is tried before the worker is given up: the driver's Recv
+	// tries one itself, and a second attempt here cost a failed system call
+	// per wait in ping-pong echo for no measured gain (bench/netbench).
 	t := suspend(ctx)
 	n, err := c.s.Recv(ctx, c.fd, p)
 	resume(t)
@@ -757,13 +746,13 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 		// at once while the task still holds its worker (a send rarely
 		// has to wait), and give the worker up only for the rest.
 		for len(p) > 0 {
-			m, errno := tryIO(unix.SYS_SENDTO, c.fd, p, unix.MSG_NOSIGNAL)
-			if errno == syscall.EAGAIN {
+			m, err, ok := c.s.TrySend(c.fd, p)
+			if !ok {
 				break
 			}
-			if errno != 0 {
+			if err != nil {
 				c.wmu.Unlock()
-				return n, c.opErr("write", os.NewSyscallError("write", errno))
+				return n, c.opErr("write", sockErr("write", ctx, err))
 			}
 			n += m
 			p = p[m:]
@@ -794,26 +783,6 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 		p = p[m:]
 	}
 	return n, nil
-}
-
-// tryRecv makes Read try a non-blocking receive before it gives the
-// task's worker up. It is off: the uring driver's Recv makes the same
-// attempt itself (after the worker is given up), and trying twice cost a
-// second failed system call per wait in ping-pong echo for no measured
-// gain (TestNetEchoConcurrent and bench/netbench: within noise). Writes do
-// try first, since a send rarely has to wait.
-var tryRecv = false
-
-// tryIO makes one non-blocking recvfrom(2) or sendto(2) (trap) of p on fd.
-func tryIO(trap uintptr, fd int, p []byte, flags int) (int, syscall.Errno) {
-	for {
-		r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-			uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
-		runtime.KeepAlive(p)
-		if errno != syscall.EINTR {
-			return int(r), errno
-		}
-	}
 }
 
 // readNet is Read on the portable backend.

@@ -42,6 +42,11 @@ type Sockets interface {
 	// Send makes one send of p (MSG_NOSIGNAL: a closed peer yields
 	// EPIPE, never SIGPIPE); it may be short, the caller loops.
 	Send(ctx context.Context, fd int, p []byte) (int, error)
+	// TrySend is Send done only if it needs no wait, for a caller that
+	// still holds something it would give up to wait (a task's worker):
+	// ok is false if the socket buffer is full (nothing was sent);
+	// otherwise n and err are the send's result.
+	TrySend(fd int, p []byte) (n int, err error, ok bool)
 	// ShutdownFD is shutdown(2).
 	ShutdownFD(fd int, how int) error
 }

@@ -219,26 +219,8 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 		flags = unix.MSG_NOSIGNAL
 	}
 	if send && inlineSend || !send && inlineRecv {
-		trap := uintptr(unix.SYS_RECVFROM)
-		if send {
-			trap = unix.SYS_SENDTO
-		}
-		for {
-			r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-				uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
-			runtime.KeepAlive(p)
-			if errno == syscall.EINTR {
-				continue
-			}
-			if errno == syscall.EAGAIN {
-				break
-			}
-			d.inline.Add(1)
-			d.completed.Add(1)
-			if errno != 0 {
-				return 0, errno
-			}
-			return int(r), nil
+		if n, err, ok := d.trySock(fd, p, send); ok {
+			return n, err
 		}
 	}
 	o, idx, err := d.acquire(ctx)
@@ -256,6 +238,43 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	}
 	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
 	return d.finish(res, ctxDone, ctx, err)
+}
+
+// TrySend implements Sockets: one send with MSG_DONTWAIT.
+func (d *uringDriver) TrySend(fd int, p []byte) (int, error, bool) {
+	if len(p) == 0 || checkFD(fd) != nil || d.isClosed.Load() {
+		return 0, nil, false // let Send report it
+	}
+	if len(p) > maxRW {
+		p = p[:maxRW]
+	}
+	return d.trySock(fd, p, true)
+}
+
+// trySock makes one non-blocking recvfrom(2) or sendto(2) of p on fd; ok is
+// false if it would have had to wait.
+func (d *uringDriver) trySock(fd int, p []byte, send bool) (int, error, bool) {
+	trap, flags := uintptr(unix.SYS_RECVFROM), 0
+	if send {
+		trap, flags = unix.SYS_SENDTO, unix.MSG_NOSIGNAL
+	}
+	for {
+		r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+			uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+		runtime.KeepAlive(p)
+		switch errno {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, nil, false
+		}
+		d.inline.Add(1)
+		d.completed.Add(1)
+		if errno != 0 {
+			return 0, errno, true
+		}
+		return int(r), nil, true
+	}
 }
 
 func (d *uringDriver) ShutdownFD(fd int, how int) error {
