@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/executor-go/executor/internal/uring"
 	"golang.org/x/sys/unix"
@@ -468,6 +469,42 @@ func TestInliner(t *testing.T) {
 		}
 		if _, err, ok := in.TryReadAt(1<<20, buf, 0); ok && !isErrno(err, syscall.EBADF) {
 			t.Errorf("TryReadAt(bad fd) = %v, %v", err, ok)
+		}
+	})
+}
+
+// TestCancelFDWithLateOps: ops that begin on a descriptor while CancelFD
+// is waiting for the earlier ones to end are cancelled too, so that
+// CancelFD returns instead of waiting for them forever.
+func TestCancelFDWithLateOps(t *testing.T) {
+	eachBackend(t, func(t *testing.T, d Driver) {
+		for range 100 {
+			r, w := pipe(t, true)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := range 8 {
+				wg.Go(func() {
+					if i%2 == 1 {
+						<-start // these race with CancelFD
+					}
+					d.ReadAt(context.Background(), r, make([]byte, 1), -1)
+				})
+			}
+			waitFor(t, "reads in flight", func() bool { return d.Stats().InFlight >= 4 })
+			cancelled := make(chan struct{})
+			go func() {
+				d.CancelFD(r)
+				close(cancelled)
+			}()
+			close(start)
+			select {
+			case <-cancelled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("CancelFD still waits 10 s after it was called")
+			}
+			unix.Close(w) // ends the reads that began after CancelFD returned
+			wg.Wait()
+			unix.Close(r)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -241,10 +242,24 @@ func (d *portableDriver) CancelFD(fd int) {
 		d.mu.Unlock()
 		return
 	}
-	st.gen++
-	d.cancelLocked(st)
-	d.mu.Unlock()
-	<-idle
+	// An op that began after the cancel went out has the new generation
+	// and would wait on: cancel again, with a growing pause, until fd has
+	// no op left.
+	backoff := 50 * time.Microsecond
+	for {
+		st.gen++
+		d.cancelLocked(st)
+		d.mu.Unlock()
+		t := time.NewTimer(backoff)
+		select {
+		case <-idle:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 10*time.Millisecond)
+		d.mu.Lock()
+	}
 }
 
 func (d *portableDriver) Close(fd int) error {
