@@ -35,6 +35,16 @@ type Options struct {
 	// "portable".
 	Backend string
 
+	// RingSockets makes the uring backend run socket operations (accept,
+	// connect, receive, send) as io_uring requests. By default sockets wait
+	// in the Go runtime's network poller on every backend, which measures
+	// faster for request-response traffic: an io_uring completion reaches a
+	// waiting task through the ring's completion thread, one more thread
+	// hand-off per wait (see docs/ARCHITECTURE.md, "Sockets"). Files use
+	// the ring either way. RingSockets has no effect on the portable
+	// backend.
+	RingSockets bool
+
 	// ShutdownGrace is how long Main and Run wait, after the root task has
 	// returned, for tasks spawned with AsCleanup. 0 means
 	// DefaultShutdownGrace.

@@ -13,17 +13,19 @@ import (
 	"time"
 
 	"github.com/executor-go/executor/internal/driver"
+	"github.com/executor-go/executor/internal/sched"
 	"golang.org/x/sys/unix"
 )
 
 // Sockets.
 //
-// On the uring backend a Listener or Conn is a non-blocking socket whose
-// accepts, connects, receives and sends are driver operations: io_uring
-// requests, tried first as one non-blocking system call when that can
-// complete at once (a send with buffer room, a receive with data queued).
-// On the portable backend they wrap Go's net package, whose poller waits
-// for any number of idle connections without an OS thread each.
+// By default a Listener or Conn wraps a socket of Go's net package, whose
+// poller waits for any number of idle connections without an OS thread
+// each, on both backends. With Options.RingSockets on the uring backend it
+// is a non-blocking socket whose accepts, connects, receives and sends are
+// driver operations: io_uring requests, tried first as one non-blocking
+// system call when that can complete at once (a send with buffer room, a
+// receive with data queued).
 //
 // Either way a task gives up its worker while it waits, every operation
 // takes a context that cancels it, and errors are the net package's:
@@ -36,7 +38,7 @@ type Listener struct {
 	network string
 	addr    net.Addr
 
-	// uring backend
+	// ring sockets (Options.RingSockets)
 	fd      int
 	d       driver.Driver
 	s       driver.Sockets
@@ -46,9 +48,10 @@ type Listener struct {
 	pump    *acceptPump     // the multishot accept in flight, or nil
 	cleanup runtime.Cleanup // closes the descriptor of a Listener dropped unclosed
 
-	// portable backend: a *net.TCPListener or *net.UnixListener
+	// net sockets (the default): a *net.TCPListener or *net.UnixListener
 	nl  deadlineListener
 	amu sync.Mutex // serializes accepts that set the deadline for their ctx
+	aw  ctxWatch   // the context of the last accept, guarded by amu
 }
 
 // deadlineListener is what net's TCP and Unix listeners have in common.
@@ -64,7 +67,7 @@ type Conn struct {
 	network      string
 	laddr, raddr net.Addr
 
-	// uring backend
+	// ring sockets (Options.RingSockets)
 	fd      int
 	d       driver.Driver
 	s       driver.Sockets
@@ -72,26 +75,27 @@ type Conn struct {
 	refs    opRefs
 	cleanup runtime.Cleanup // closes the descriptor of a Conn dropped unclosed
 
-	// portable backend: a *net.TCPConn or *net.UnixConn
-	nc  net.Conn
-	rmu sync.Mutex // serializes reads that set the read deadline for their ctx
-	pwm sync.Mutex // the same for writes
+	// net sockets (the default): a *net.TCPConn or *net.UnixConn
+	nc      net.Conn
+	rc      syscall.RawConn // nc's, whose poller waits for the receives and sends
+	rmu     sync.Mutex      // serializes reads, which set the read deadline for their ctx
+	rwaited bool            // the last read had to wait for data; guarded by rmu
+	pwm     sync.Mutex      // the same for writes
+	rw      ctxWatch        // the context of the last read, guarded by rmu
+	ww      ctxWatch        // the context of the last write, guarded by pwm
 }
 
 // sockets returns the socket operations of the driver of the executor in
-// ctx, or nil when sockets go through the net package.
-//
-// Ring sockets are used only where the uring backend was asked for
-// (Options.Backend or EXECUTOR_BACKEND): for ping-pong traffic they measure
-// slower than the net package today (docs/ARCHITECTURE.md), so the
-// best-available default takes the net path.
+// ctx, or nil when sockets go through the net package: unless
+// Options.RingSockets asks for ring sockets on the uring backend, since
+// those measure slower (see Options.RingSockets).
 func sockets(ctx context.Context) (driver.Driver, driver.Sockets, error) {
 	e := executorOf(ctx)
 	d, err := e.driver()
 	if err != nil {
 		return nil, nil, err
 	}
-	if e.opts.Backend != "uring" && os.Getenv(driver.EnvBackend) != "uring" {
+	if !e.opts.RingSockets {
 		return d, nil, nil
 	}
 	s, _ := d.(driver.Sockets)
@@ -173,8 +177,8 @@ func Listen(ctx context.Context, network, address string) (*Listener, error) {
 		l.cleanup = runtime.AddCleanup(l, closeDropped, fdOf{d, fd})
 	}
 	if s == nil {
-		// The portable backend hands the socket to the net package,
-		// built here all the same so that both backends listen alike
+		// Net sockets (the default) hand the socket to the net package,
+		// built here all the same so that both kinds listen alike
 		// (family, options, backlog).
 		f := os.NewFile(uintptr(fd), "")
 		nl, err := net.FileListener(f) // a dup of fd
@@ -443,7 +447,7 @@ func (l *Listener) stopPump() {
 	}
 }
 
-// acceptNet is Accept on the portable backend.
+// acceptNet is Accept on a net socket (the default).
 func (l *Listener) acceptNet(ctx context.Context) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, l.opErr(context.Cause(ctx))
@@ -452,14 +456,15 @@ func (l *Listener) acceptNet(ctx context.Context) (*Conn, error) {
 	defer resume(t)
 	var nc net.Conn
 	var err error
+	l.amu.Lock()
 	if ctx.Done() == nil {
+		l.aw.release()
+		l.amu.Unlock()
 		nc, err = l.nl.Accept()
 	} else {
-		l.amu.Lock()
-		_, err = withCtx(ctx, l.nl.SetDeadline, func() (n int, err error) {
-			nc, err = l.nl.Accept()
-			return 0, err
-		})
+		l.aw.watch(ctx, l.nl.SetDeadline)
+		nc, err = l.nl.Accept()
+		err = l.aw.cause(ctx, err)
 		l.amu.Unlock()
 	}
 	if err != nil {
@@ -468,7 +473,7 @@ func (l *Listener) acceptNet(ctx context.Context) (*Conn, error) {
 		}
 		return nil, err
 	}
-	return &Conn{network: l.network, fd: -1, nc: nc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}, nil
+	return newNetConn(l.network, nc)
 }
 
 func (l *Listener) opErr(err error) error {
@@ -482,6 +487,9 @@ func (l *Listener) opErr(err error) error {
 func (l *Listener) Close() error {
 	if l.nl != nil {
 		err := l.nl.Close()
+		l.amu.Lock()
+		l.aw.release()
+		l.amu.Unlock()
 		if err == nil && l.unlink != "" {
 			os.Remove(l.unlink)
 		}
@@ -524,7 +532,7 @@ func Dial(ctx context.Context, network, address string) (*Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &Conn{network: network, fd: -1, nc: nc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}, nil
+		return newNetConn(network, nc)
 	}
 	t := suspend(ctx)
 	defer resume(t)
@@ -640,7 +648,17 @@ func dialOne(ctx context.Context, d driver.Driver, s driver.Sockets, network str
 	return c, nil
 }
 
-// newConn returns the Conn of a connected socket on the uring backend.
+// newNetConn returns the Conn of nc, a *net.TCPConn or *net.UnixConn.
+func newNetConn(network string, nc net.Conn) (*Conn, error) {
+	rc, err := nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &Conn{network: network, fd: -1, nc: nc, rc: rc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}, nil
+}
+
+// newConn returns the Conn of a connected ring socket.
 func newConn(network string, fd int, d driver.Driver, s driver.Sockets, raddr net.Addr) *Conn {
 	c := &Conn{network: network, fd: fd, d: d, s: s, raddr: raddr}
 	// As the net package does, a connection dropped without Close does
@@ -785,65 +803,191 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 	return n, nil
 }
 
-// readNet is Read on the portable backend.
+// readNet is Read on a net socket (the default). The receive runs inside
+// the net package's RawConn, so that the Go runtime's poller does the
+// waiting, and is tried once before the task gives up its worker: a
+// receive with data queued completes without the hand-off, as a file read
+// from the page cache does.
 func (c *Conn) readNet(ctx context.Context, p []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, c.opErr("read", context.Cause(ctx))
 	}
-	t := suspend(ctx)
-	defer resume(t)
-	if ctx.Done() == nil {
-		return c.nc.Read(p)
+	if len(p) == 0 {
+		return 0, nil
 	}
-	c.rmu.Lock()
+	var t *sched.Task
+	suspended := false
+	if !c.rmu.TryLock() {
+		// Another Read is in progress: queue behind it without a worker.
+		t, suspended = suspend(ctx), true
+		c.rmu.Lock()
+	}
 	defer c.rmu.Unlock()
-	return withCtx(ctx, c.nc.SetReadDeadline, func() (int, error) { return c.nc.Read(p) })
+	if ctx.Done() == nil {
+		c.rw.release() // nothing to watch; a watch left by an earlier call goes
+	} else {
+		c.rw.watch(ctx, c.nc.SetReadDeadline)
+	}
+	if c.rwaited && !suspended {
+		// The last read had to wait: so will this one, most likely (a
+		// request-response protocol reads right after it answered).
+		// Give the worker up before the attempt rather than hold it
+		// through a receive that fails.
+		t, suspended = suspend(ctx), true
+	}
+	var n int
+	var rerr error
+	waited := false
+	err := c.rc.Read(func(fd uintptr) bool {
+		m, err, ok := driver.TrySocket(int(fd), p, false)
+		if !ok {
+			waited = true
+			if !suspended {
+				t, suspended = suspend(ctx), true
+			}
+			return false // wait in the poller, then try again
+		}
+		n, rerr = m, err
+		return true
+	})
+	c.rwaited = waited
+	if suspended {
+		resume(t)
+	}
+	switch {
+	case err != nil:
+		return 0, c.opErr("read", c.rw.cause(ctx, rawErr(err)))
+	case rerr != nil:
+		return 0, c.opErr("read", os.NewSyscallError("read", rerr))
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
-// writeNet is Write on the portable backend.
+// writeNet is Write on a net socket (the default): like readNet, it sends
+// what the socket buffer takes before giving up the worker, and gives it
+// up only to wait for room.
 func (c *Conn) writeNet(ctx context.Context, p []byte) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, c.opErr("write", context.Cause(ctx))
 	}
-	t := suspend(ctx)
-	defer resume(t)
-	if ctx.Done() == nil {
-		return c.nc.Write(p)
+	if len(p) == 0 {
+		return 0, nil
 	}
-	c.pwm.Lock()
+	var t *sched.Task
+	suspended := false
+	if !c.pwm.TryLock() {
+		t, suspended = suspend(ctx), true
+		c.pwm.Lock()
+	}
 	defer c.pwm.Unlock()
-	return withCtx(ctx, c.nc.SetWriteDeadline, func() (int, error) { return c.nc.Write(p) })
+	if ctx.Done() == nil {
+		c.ww.release()
+	} else {
+		c.ww.watch(ctx, c.nc.SetWriteDeadline)
+	}
+	n := 0
+	var werr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, err, ok := driver.TrySocket(int(fd), p[n:min(len(p), n+maxSend)], true)
+			if !ok {
+				if !suspended {
+					t, suspended = suspend(ctx), true
+				}
+				return false
+			}
+			if err != nil {
+				werr = err
+				return true
+			}
+			n += m
+		}
+		return true
+	})
+	if suspended {
+		resume(t)
+	}
+	switch {
+	case err != nil:
+		return n, c.opErr("write", c.ww.cause(ctx, rawErr(err)))
+	case werr != nil:
+		return n, c.opErr("write", os.NewSyscallError("write", werr))
+	}
+	return n, nil
+}
+
+// maxSend caps one send, as the net package caps one write.
+const maxSend = 1 << 30
+
+// rawErr returns the cause inside an error of a RawConn's Read or Write
+// (net.ErrClosed, os.ErrDeadlineExceeded), for an OpError of our own.
+func rawErr(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return oe.Err
+	}
+	return err
 }
 
 // aLongTimeAgo is a deadline in the past, which interrupts a pending call
 // of the net package.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// withCtx runs call, a net package call that honours the deadline set by
-// setDeadline, so that ctx being done interrupts it. The caller
-// serializes calls sharing a deadline.
-func withCtx(ctx context.Context, setDeadline func(time.Time) error, call func() (int, error)) (int, error) {
+// ctxWatch makes a context that is done interrupt the net package calls of
+// one direction of a connection, by setting that direction's deadline in
+// the past. The watch stays registered after a call returns, for the next
+// call with the same context: a task reading in a loop with one context
+// registers with context.AfterFunc once, not at every call, which measured
+// as a few percent of a small echo request's cost. Its methods are called
+// with the direction's mutex held.
+type ctxWatch struct {
+	ctx         context.Context // the context watched, or nil
+	stop        func() bool
+	fired       chan struct{} // closed once the deadline is in the past
+	setDeadline func(time.Time) error
+}
+
+// watch makes ctx the context watched, unless it already is.
+func (w *ctxWatch) watch(ctx context.Context, setDeadline func(time.Time) error) {
+	if w.ctx == ctx {
+		return
+	}
+	w.release()
 	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
+	w.ctx, w.fired, w.setDeadline = ctx, fired, setDeadline
+	w.stop = context.AfterFunc(ctx, func() {
 		setDeadline(aLongTimeAgo)
 		close(fired)
 	})
-	n, err := call()
-	if !stop() {
-		<-fired
-		setDeadline(time.Time{})
-		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-			var oe *net.OpError
-			if errors.As(err, &oe) {
-				cp := *oe
-				cp.Err = context.Cause(ctx)
-				err = &cp
-			} else {
-				err = context.Cause(ctx)
-			}
-		}
+}
+
+// release stops watching, clearing the deadline if the watch had set it.
+func (w *ctxWatch) release() {
+	if w.stop == nil {
+		return
 	}
-	return n, err
+	if !w.stop() {
+		<-w.fired
+		w.setDeadline(time.Time{})
+	}
+	*w = ctxWatch{}
+}
+
+// cause returns err, the error of a call made while watching ctx, with the
+// deadline the watch set replaced by ctx's cause.
+func (w *ctxWatch) cause(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		cp := *oe
+		cp.Err = context.Cause(ctx)
+		return &cp
+	}
+	return context.Cause(ctx)
 }
 
 // CloseWrite shuts down the writing side of the connection: the peer
@@ -873,7 +1017,16 @@ func (c *Conn) CloseWrite() error {
 // wrapping net.ErrClosed.
 func (c *Conn) Close() error {
 	if c.nc != nil {
-		return c.nc.Close()
+		err := c.nc.Close()
+		// Unregister the contexts' watches: a context that outlives the
+		// connection must not keep it reachable.
+		c.rmu.Lock()
+		c.rw.release()
+		c.rmu.Unlock()
+		c.pwm.Lock()
+		c.ww.release()
+		c.pwm.Unlock()
+		return err
 	}
 	if !c.refs.close(func() { c.d.CancelFD(c.fd) }) {
 		return c.opErr("close", net.ErrClosed)

@@ -41,10 +41,10 @@ func (n netListener) Addr() net.Addr { return n.l.Addr() }
 // a task that calls them. In a task, use Read and Write with the task's
 // context (and a context deadline), or wrap the adapter's calls in Block.
 //
-// On the portable backend, where a Conn wraps a net.Conn, NetConn returns
-// that net.Conn itself, with the net package's own deadlines. Do not mix
-// its deadlines with Read and Write calls whose context can be cancelled:
-// those use the same deadlines to interrupt the call.
+// For a net socket (the default), where a Conn wraps a net.Conn, NetConn
+// returns that net.Conn itself, with the net package's own deadlines. Do
+// not mix its deadlines with Read and Write calls whose context can be
+// cancelled: those use the same deadlines to interrupt the call.
 func (c *Conn) NetConn() net.Conn {
 	if c.nc != nil {
 		return c.nc

@@ -25,7 +25,7 @@ func BenchmarkNetAccept(b *testing.B) {
 			old := acceptMultishot
 			acceptMultishot = multi
 			defer func() { acceptMultishot = old }()
-			e := newExecutor(b, Options{Backend: "uring"})
+			e := newExecutor(b, Options{Backend: "uring", RingSockets: true})
 			if e.Backend() != "uring" {
 				b.Skip("no io_uring")
 			}

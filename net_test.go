@@ -24,6 +24,33 @@ import (
 
 // listenLoopback listens on 127.0.0.1 with the executor of ctx, closed at
 // the end of the test.
+
+// onSocketBackends runs test on each way sockets can work: net sockets on
+// the uring backend (the default), ring sockets (Options.RingSockets) on
+// the uring backend, and net sockets on the portable backend.
+func onSocketBackends(t *testing.T, workers int, test func(t *testing.T, e *Executor)) {
+	for _, v := range []struct {
+		name string
+		opts Options
+	}{
+		{"uring", Options{Backend: "uring"}},
+		{"ring", Options{Backend: "uring", RingSockets: true}},
+		{"portable", Options{Backend: "portable"}},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			v.opts.Workers = workers
+			e := newExecutor(t, v.opts)
+			if got := e.Backend(); got != v.opts.Backend {
+				if v.opts.Backend == "uring" {
+					t.Skipf("io_uring unavailable here: %s", e.BackendReason())
+				}
+				t.Fatalf("Backend() = %q (%s); want %q", got, e.BackendReason(), v.opts.Backend)
+			}
+			test(t, e)
+		})
+	}
+}
+
 func listenLoopback(t *testing.T, ctx context.Context) *Listener {
 	t.Helper()
 	l, err := Listen(ctx, "tcp", "127.0.0.1:0")
@@ -82,7 +109,7 @@ func isPeerGone(err error) bool {
 }
 
 func TestNetEchoRoundTrip(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
@@ -129,7 +156,7 @@ func TestNetEchoRoundTrip(t *testing.T) {
 }
 
 func TestNetUnix(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		path := filepath.Join(t.TempDir(), "sock")
 		l, err := Listen(ctx, "unix", path)
@@ -164,7 +191,7 @@ func TestNetUnix(t *testing.T) {
 }
 
 func TestNetDialErrors(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		// A port nobody listens on: bind one and close it.
 		l := listenLoopback(t, ctx)
@@ -190,7 +217,7 @@ func TestNetDialErrors(t *testing.T) {
 }
 
 func TestNetDialHostName(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
 		wait := serveEcho(t, e, l)
@@ -209,7 +236,7 @@ func TestNetIPv6DualStack(t *testing.T) {
 	if !supportsIPv6() {
 		t.Skip("no IPv6")
 	}
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		l, err := Listen(ctx, "tcp", ":0")
 		if err != nil {
@@ -248,7 +275,7 @@ func TestNetEchoConcurrent(t *testing.T) {
 		maxSize = 64 << 10
 	}
 	const conns = 1000
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
@@ -336,7 +363,7 @@ func raiseFDLimit(t *testing.T, n uint64) {
 }
 
 func TestNetHTTP(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
 		l := listenLoopback(t, e.Context())
 		release := make(chan struct{})
@@ -435,7 +462,7 @@ func accepted(t *testing.T, ctx context.Context, l *Listener) (client, server *C
 }
 
 func TestNetPeerReset(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		// The peer is a net.Conn that resets on close (SO_LINGER 0).
 		nl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -469,7 +496,7 @@ func TestNetPeerReset(t *testing.T) {
 }
 
 func TestNetWriteToClosedPeer(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
 		client, server := accepted(t, ctx, l)
@@ -492,7 +519,7 @@ func TestNetWriteToClosedPeer(t *testing.T) {
 }
 
 func TestNetHalfClose(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
 		client, server := accepted(t, ctx, l)
@@ -522,7 +549,7 @@ func TestNetHalfClose(t *testing.T) {
 }
 
 func TestNetUseAfterClose(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
 		client, _ := accepted(t, ctx, l)
@@ -552,7 +579,7 @@ func TestNetUseAfterClose(t *testing.T) {
 // return promptly with net.ErrClosed (invariant 7), in tasks holding no
 // worker while they wait.
 func TestNetClosePending(t *testing.T) {
-	onBackends(t, 1, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 1, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
@@ -590,7 +617,7 @@ func TestNetClosePending(t *testing.T) {
 }
 
 func TestNetContextCancel(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
 		client, server := accepted(t, ctx, l)
@@ -622,7 +649,7 @@ func TestNetContextCancel(t *testing.T) {
 }
 
 func TestNetDeadlines(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
 		client, server := accepted(t, ctx, l)
@@ -696,7 +723,7 @@ func TestNetAcceptStorm(t *testing.T) {
 	listenBacklog = func() int { return 8 }
 	defer func() { listenBacklog = old }()
 	const n = 300
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
 		overflows := listenOverflows(t)
 		ctx := e.Context()
@@ -808,7 +835,7 @@ func TestNetIdleDeadlines(t *testing.T) {
 		n = 2000
 	}
 	raiseFDLimit(t, uint64(n+1000))
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
@@ -920,7 +947,7 @@ func (g *group) Wait() error {
 // none hangs on a connection nobody owns, and no descriptor leaks.
 func TestNetAcceptCancelRace(t *testing.T) {
 	const rounds = 200
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
 		ctx := e.Context()
 		l := listenLoopback(t, ctx)
@@ -1006,7 +1033,7 @@ func TestNetAcceptMultishot(t *testing.T) {
 // TestNetDroppedConnClosed: a Conn or Listener dropped without Close has
 // its descriptor closed once it is garbage, as in the net package.
 func TestNetDroppedConnClosed(t *testing.T) {
-	onBackends(t, 2, func(t *testing.T, e *Executor) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
 		ctx := e.Context()
 		func() {
@@ -1027,5 +1054,154 @@ func TestNetDroppedConnClosed(t *testing.T) {
 			runtime.GC()
 			return openFDs(t) <= fds
 		})
+	})
+}
+
+// TestNetContextWatch: a net socket's Read and Write keep their context's
+// watch registered from one call to the next; switching contexts, after
+// one was cancelled, must leave no deadline behind, and Close must
+// unregister the watches so that a context outliving its connections does
+// not keep them reachable.
+func TestNetContextWatch(t *testing.T) {
+	e := newExecutor(t, Options{Workers: 2})
+	ctx := e.Context()
+	l := listenLoopback(t, ctx)
+	client, server := accepted(t, ctx, l)
+	defer client.Close()
+
+	long, stopLong := context.WithCancel(ctx)
+	defer stopLong()
+	buf := make([]byte, 1)
+	for i := range 3 {
+		if _, err := client.Write(long, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := server.Read(long, buf); n != 1 || err != nil || buf[0] != byte(i) {
+			t.Fatalf("Read %d = %d, %v, %v", i, n, err, buf)
+		}
+	}
+	// Cancel a context between calls, then read with another one.
+	short, cancel := context.WithCancel(ctx)
+	if _, err := client.Write(short, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.Read(short, buf); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := server.Read(short, buf); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Read with a cancelled context: %v", err)
+	}
+	if _, err := client.Write(long, []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := server.Read(long, buf); n != 1 || err != nil || buf[0] != 'b' {
+		t.Fatalf("Read after switching contexts = %d, %v, %q", n, err, buf)
+	}
+
+	// Connections closed while long lives are collected.
+	var collected atomic.Int64
+	const conns = 20
+	for range conns {
+		// Not accepted(), whose t.Cleanup keeps the connections.
+		h := Spawn(ctx, func(ctx context.Context) (*Conn, error) { return l.Accept(ctx) })
+		c, err := Dial(ctx, "tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := h.Join(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(long, []byte("c")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Read(long, buf); err != nil {
+			t.Fatal(err)
+		}
+		runtime.AddCleanup(s.NetConn().(*net.TCPConn), func(*atomic.Int64) { collected.Add(1) }, &collected)
+		s.Close()
+		c.Close()
+	}
+	waitFor(t, func() bool {
+		runtime.GC()
+		return collected.Load() == conns
+	})
+	server.Close()
+}
+
+// TestNetConcurrentOneWorker: on one worker, a Read or Write queued behind
+// another on the same connection must not hold the worker while it waits
+// for its turn, or the task that would unblock them both never runs.
+func TestNetConcurrentOneWorker(t *testing.T) {
+	onSocketBackends(t, 1, func(t *testing.T, e *Executor) {
+		ctx := e.Context()
+		l := listenLoopback(t, ctx)
+		client, server := accepted(t, ctx, l)
+
+		// Two readers wait on the server side; then a task writes.
+		var got atomic.Int64
+		readers := make([]*JoinHandle[int], 2)
+		for i := range readers {
+			readers[i] = Spawn(ctx, func(ctx context.Context) (int, error) {
+				n, err := server.Read(ctx, make([]byte, 1))
+				got.Add(int64(n))
+				return n, err
+			})
+		}
+		waitFor(t, func() bool { return e.Stats().Waiting >= 2 })
+		writer := Spawn(ctx, func(ctx context.Context) (int, error) {
+			n := 0
+			for range 2 {
+				m, err := client.Write(ctx, []byte("x"))
+				if err != nil {
+					return n, err
+				}
+				n += m
+				Sleep(ctx, time.Millisecond) // two segments, one per reader
+			}
+			return n, nil
+		})
+		if n, err := writer.Join(ctx); n != 2 || err != nil {
+			t.Fatalf("writer: %d, %v", n, err)
+		}
+		for _, r := range readers {
+			if _, err := r.Join(ctx); err != nil {
+				t.Fatalf("reader: %v", err)
+			}
+		}
+		if got.Load() != 2 {
+			t.Fatalf("readers got %d bytes, want 2", got.Load())
+		}
+
+		// Two writers fill the socket buffer; then a task drains it.
+		const size = 8 << 20
+		writers := make([]*JoinHandle[int], 2)
+		for i := range writers {
+			writers[i] = Spawn(ctx, func(ctx context.Context) (int, error) {
+				return server.Write(ctx, make([]byte, size))
+			})
+		}
+		waitFor(t, func() bool { return e.Stats().Waiting >= 2 })
+		drained := Spawn(ctx, func(ctx context.Context) (int, error) {
+			buf := make([]byte, 64<<10)
+			n := 0
+			for n < 2*size {
+				m, err := client.Read(ctx, buf)
+				if err != nil {
+					return n, err
+				}
+				n += m
+			}
+			return n, nil
+		})
+		for _, w := range writers {
+			if n, err := w.Join(ctx); n != size || err != nil {
+				t.Fatalf("writer: %d, %v", n, err)
+			}
+		}
+		if n, err := drained.Join(ctx); n != 2*size || err != nil {
+			t.Fatalf("reader drained %d, %v; want %d", n, err, 2*size)
+		}
 	})
 }

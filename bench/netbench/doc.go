@@ -1,7 +1,9 @@
 // Package netbench compares TCP echo servers on loopback, in one run, so
-// that their ratios hold: the executor on the uring backend, the executor
-// on the portable backend, the net package with a goroutine per
-// connection, and gnet v2 (an event-loop server).
+// that their ratios hold: the executor on the uring backend with its
+// default sockets (executor-uring) and with ring sockets
+// (executor-ring, Options.RingSockets), the executor on the portable
+// backend, the net package with a goroutine per connection, and gnet v2
+// (an event-loop server).
 //
 // Every contender is driven by the same client: net.Conn goroutines in the
 // same process, each doing ping-pong with 1 KiB messages (write 1 KiB,

@@ -35,15 +35,17 @@ type starter struct {
 }
 
 var starters = []starter{
-	{"executor-uring", func(tb testing.TB) contender { return startExecutor(tb, "uring") }},
-	{"executor-portable", func(tb testing.TB) contender { return startExecutor(tb, "portable") }},
+	{"executor-uring", func(tb testing.TB) contender { return startExecutor(tb, "uring", false) }},
+	{"executor-ring", func(tb testing.TB) contender { return startExecutor(tb, "uring", true) }},
+	{"executor-portable", func(tb testing.TB) contender { return startExecutor(tb, "portable", false) }},
 	{"net", startNet},
 	{"gnet", startGnet},
 }
 
-// startExecutor serves echo with a task per connection.
-func startExecutor(tb testing.TB, backend string) contender {
-	e, err := executor.New(executor.Options{Backend: backend})
+// startExecutor serves echo with a task per connection, with ring sockets
+// (Options.RingSockets) if ring.
+func startExecutor(tb testing.TB, backend string, ring bool) contender {
+	e, err := executor.New(executor.Options{Backend: backend, RingSockets: ring})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -81,9 +81,13 @@
 // servers, the contenders, are:
 //
 //	executor(uring)     a task per connection on an executor with GOMAXPROCS
-//	                    workers and the io_uring backend: ring sockets
-//	executor(portable)  the same on the portable backend, whose sockets are
-//	                    the net package's underneath
+//	                    workers and the io_uring backend, with its default
+//	                    sockets: the net package's underneath, waiting in
+//	                    the Go runtime's network poller
+//	executor(ring)      the same with Options.RingSockets: every accept,
+//	                    receive and send an io_uring request (after one
+//	                    non-blocking attempt)
+//	executor(portable)  the same as executor(uring) on the portable backend
 //	net+goroutines      net.Listen and a goroutine per connection: the anchor
 //
 // The client is the same for all: net.Dial and a goroutine per connection.
@@ -126,7 +130,7 @@
 //	-duration D       how long each cell runs (default 2s: the default run
 //	                  takes about 20 s)
 //	-size SIZE        bytes per message, up to 1MiB (default 1KiB)
-//	-backends LIST    servers among uring,portable,net (default all)
+//	-backends LIST    servers among uring,ring,portable,net (default all)
 //	-json FILE        also write the results as JSON: "machine" and "cells"
 //	                  as for file reads, with the columns above
 //

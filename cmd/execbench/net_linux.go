@@ -67,9 +67,13 @@ func runNet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if b == "net" {
 			continue
 		}
-		name, reason := probeBackend(b)
-		m.BackendReasons[b] = reason
-		if why := backendMismatch(b, name, reason); why != "" {
+		backend := b
+		if b == "ring" {
+			backend = "uring" // with ring sockets
+		}
+		name, reason := probeBackend(backend)
+		m.BackendReasons[backend] = reason
+		if why := backendMismatch(backend, name, reason); why != "" {
 			unavailable[b] = why
 			note("executor(%s): unavailable: %s", b, why)
 		}
@@ -294,7 +298,9 @@ type echoServer struct {
 func startEcho(contender string, size int) (srv *echoServer, why string, err error) {
 	switch contender {
 	case "uring", "portable":
-		return startExecutorEcho(contender, size)
+		return startExecutorEcho(contender, false, size)
+	case "ring":
+		return startExecutorEcho("uring", true, size)
 	case "net":
 		srv, err := startNetEcho(size)
 		return srv, "", err
@@ -303,10 +309,10 @@ func startEcho(contender string, size int) (srv *echoServer, why string, err err
 }
 
 // startExecutorEcho serves echo with a task per connection on an executor
-// with GOMAXPROCS workers and the given backend. Only with "uring" are the
-// sockets the ring's; "portable" sockets go through the net package.
-func startExecutorEcho(backend string, size int) (*echoServer, string, error) {
-	e, err := executor.New(executor.Options{Workers: runtime.GOMAXPROCS(0), Backend: backend})
+// with GOMAXPROCS workers and the given backend; ringSockets sets
+// Options.RingSockets.
+func startExecutorEcho(backend string, ringSockets bool, size int) (*echoServer, string, error) {
+	e, err := executor.New(executor.Options{Workers: runtime.GOMAXPROCS(0), Backend: backend, RingSockets: ringSockets})
 	if err != nil {
 		return nil, "", err
 	}

@@ -23,8 +23,8 @@ func TestRunNet(t *testing.T) {
 		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
 	}
 	t.Logf("stderr:\n%s\nstdout:\n%s", stderr.String(), stdout.String())
-	if n := strings.Count(stderr.String(), "/6] "); n != 6 {
-		t.Errorf("%d progress lines, want one per cell, 6", n)
+	if n := strings.Count(stderr.String(), "/8] "); n != 8 {
+		t.Errorf("%d progress lines, want one per cell, 8", n)
 	}
 	if !strings.Contains(stdout.String(), gnetNote) {
 		t.Errorf("stdout lacks the gnet line %q", gnetNote)
@@ -37,7 +37,7 @@ func TestRunNet(t *testing.T) {
 			continue
 		}
 		rows++
-		if f[1] == "executor(uring)" && strings.Contains(line, "io_uring refused") {
+		if (f[1] == "executor(uring)" || f[1] == "executor(ring)") && strings.Contains(line, "io_uring refused") {
 			t.Logf("io_uring unavailable here: %s", line) // a kernel or sandbox may refuse it
 			continue
 		}
@@ -67,8 +67,8 @@ func TestRunNet(t *testing.T) {
 			t.Errorf("row %q: p99 below p50", line)
 		}
 	}
-	if rows != 6 {
-		t.Errorf("%d rows, want 6 (2 connection counts × 3 servers)", rows)
+	if rows != 8 {
+		t.Errorf("%d rows, want 8 (2 connection counts × 4 servers)", rows)
 	}
 
 	b, err := os.ReadFile(jsonPath)
@@ -82,11 +82,11 @@ func TestRunNet(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Cells) != 6 || rep.Machine.MsgSize != 1024 || rep.Machine.BackendReasons["portable"] == "" {
+	if len(rep.Cells) != 8 || rep.Machine.MsgSize != 1024 || rep.Machine.BackendReasons["portable"] == "" {
 		t.Errorf("JSON report: %s", b)
 	}
 	for _, c := range rep.Cells {
-		if c.Contender == "uring" && strings.HasPrefix(c.Unavailable, "io_uring refused") {
+		if (c.Contender == "uring" || c.Contender == "ring") && strings.HasPrefix(c.Unavailable, "io_uring refused") {
 			continue
 		}
 		if c.Requests <= 0 || c.Unavailable != "" || c.P50 == nil || c.CPUPerReq == nil || c.Threads == nil {
@@ -117,8 +117,11 @@ func TestMeasureNet(t *testing.T) {
 			t.Errorf("%s: 0 system calls counted for %d round trips", contender, r.Ops)
 		}
 		want := contender
-		if contender == "net" {
+		switch contender {
+		case "net":
 			want = "" // no executor
+		case "ring":
+			want = "uring"
 		}
 		if r.Backend != want {
 			t.Errorf("%s: ran on backend %q", contender, r.Backend)

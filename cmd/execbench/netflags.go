@@ -18,7 +18,7 @@ const (
 
 // The echo benchmark's contenders (its servers), in the order cells run
 // and rows print. The client is the same for all.
-var allNetBackends = []string{"uring", "portable", "net"}
+var allNetBackends = []string{"uring", "ring", "portable", "net"}
 
 // netConfig is the parsed command line of the net subcommand.
 type netConfig struct {
@@ -36,15 +36,16 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 	fs.SetOutput(w)
 	fs.Usage = func() {
 		fmt.Fprintf(w, "usage: execbench net [flags]\n\n"+
-			"Ping-pong echo on 127.0.0.1: the executor's sockets (io_uring and portable\n"+
-			"backends) and net with a goroutine per connection as servers, the same\n"+
-			"net client for all. See go doc ./cmd/execbench.\n\n")
+			"Ping-pong echo on 127.0.0.1: the executor's sockets (io_uring backend with\n"+
+			"its default sockets and with ring sockets, portable backend) and net with a\n"+
+			"goroutine per connection as servers, the same net client for all. See go\n"+
+			"doc ./cmd/execbench.\n\n")
 		fs.PrintDefaults()
 	}
 	conns := fs.String("conns", "1,64,1000", "concurrent connections per cell, comma-separated")
 	duration := fs.Duration("duration", 2*time.Second, "how long each cell runs")
 	size := fs.String("size", "1KiB", "`size` of a message (suffixes KiB, MiB)")
-	backends := fs.String("backends", strings.Join(allNetBackends, ","), "servers, comma-separated, among uring, portable and net")
+	backends := fs.String("backends", strings.Join(allNetBackends, ","), "servers, comma-separated, among uring, ring, portable and net")
 	jsonPath := fs.String("json", "", "write the results as JSON to `file`")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -13,7 +13,7 @@ import (
 // Figures that were not measured are nil (null in JSON, "-" in the table).
 type netCell struct {
 	Conns          int      `json:"conns"`
-	Contender      string   `json:"contender"` // the server: "uring", "portable" or "net"
+	Contender      string   `json:"contender"` // the server: "uring", "ring", "portable" or "net"
 	Name           string   `json:"name"`      // as the table shows it
 	Requests       int64    `json:"requests"`  // round trips completed
 	Seconds        float64  `json:"seconds"`
@@ -33,6 +33,7 @@ type netCell struct {
 // netContenderNames are the echo servers as the table names them.
 var netContenderNames = map[string]string{
 	"uring":    "executor(uring)",
+	"ring":     "executor(ring)",
 	"portable": "executor(portable)",
 	"net":      "net+goroutines",
 }

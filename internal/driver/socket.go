@@ -3,6 +3,8 @@ package driver
 import (
 	"context"
 	"encoding/binary"
+	"runtime"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -142,4 +144,31 @@ func (a *sockaddrArgs) decode() unix.Sockaddr {
 		return &unix.SockaddrUnix{Name: string(b)}
 	}
 	return nil
+}
+
+// TrySocket makes one non-blocking receive (recvfrom(2)) or send
+// (sendto(2) with MSG_NOSIGNAL: a closed peer yields EPIPE, never
+// SIGPIPE) of p, which must not be empty, on the socket fd, retrying
+// EINTR. ok is false if the call would have had to wait (EAGAIN), in which
+// case nothing was transferred; otherwise n and err are its result, n = 0
+// with a nil err meaning, for a receive, that the peer closed its side.
+func TrySocket(fd int, p []byte, send bool) (n int, err error, ok bool) {
+	trap, flags := uintptr(unix.SYS_RECVFROM), 0
+	if send {
+		trap, flags = unix.SYS_SENDTO, unix.MSG_NOSIGNAL
+	}
+	for {
+		r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
+			uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
+		runtime.KeepAlive(p)
+		switch errno {
+		case 0:
+			return int(r), nil, true
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, nil, false
+		}
+		return 0, errno, true
+	}
 }

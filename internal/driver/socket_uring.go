@@ -2,7 +2,6 @@ package driver
 
 import (
 	"context"
-	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -251,30 +250,15 @@ func (d *uringDriver) TrySend(fd int, p []byte) (int, error, bool) {
 	return d.trySock(fd, p, true)
 }
 
-// trySock makes one non-blocking recvfrom(2) or sendto(2) of p on fd; ok is
-// false if it would have had to wait.
+// trySock is TrySocket, counted in the driver's statistics when it
+// completes.
 func (d *uringDriver) trySock(fd int, p []byte, send bool) (int, error, bool) {
-	trap, flags := uintptr(unix.SYS_RECVFROM), 0
-	if send {
-		trap, flags = unix.SYS_SENDTO, unix.MSG_NOSIGNAL
-	}
-	for {
-		r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-			uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
-		runtime.KeepAlive(p)
-		switch errno {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return 0, nil, false
-		}
+	n, err, ok := TrySocket(fd, p, send)
+	if ok {
 		d.inline.Add(1)
 		d.completed.Add(1)
-		if errno != 0 {
-			return 0, errno, true
-		}
-		return int(r), nil, true
 	}
+	return n, err, ok
 }
 
 func (d *uringDriver) ShutdownFD(fd int, how int) error {
