@@ -76,13 +76,12 @@ type Conn struct {
 	cleanup runtime.Cleanup // closes the descriptor of a Conn dropped unclosed
 
 	// net sockets (the default): a *net.TCPConn or *net.UnixConn
-	nc      net.Conn
-	rc      syscall.RawConn // nc's, whose poller waits for the receives and sends
-	rmu     sync.Mutex      // serializes reads, which set the read deadline for their ctx
-	rwaited bool            // the last read had to wait for data; guarded by rmu
-	pwm     sync.Mutex      // the same for writes
-	rw      ctxWatch        // the context of the last read, guarded by rmu
-	ww      ctxWatch        // the context of the last write, guarded by pwm
+	nc  net.Conn
+	rc  syscall.RawConn // nc's, whose poller waits for the receives and sends
+	rmu sync.Mutex      // serializes reads, which set the read deadline for their ctx
+	rd  rawIO           // the reads' state, guarded by rmu
+	pwm sync.Mutex      // the same for writes
+	wr  rawIO           // guarded by pwm
 }
 
 // sockets returns the socket operations of the driver of the executor in
@@ -655,7 +654,10 @@ func newNetConn(network string, nc net.Conn) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &Conn{network: network, fd: -1, nc: nc, rc: rc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}, nil
+	c := &Conn{network: network, fd: -1, nc: nc, rc: rc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
+	c.rd.init(false)
+	c.wr.init(true)
+	return c, nil
 }
 
 // newConn returns the Conn of a connected ring socket.
@@ -815,6 +817,7 @@ func (c *Conn) readNet(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	r := &c.rd
 	var t *sched.Task
 	suspended := false
 	if !c.rmu.TryLock() {
@@ -824,39 +827,26 @@ func (c *Conn) readNet(ctx context.Context, p []byte) (int, error) {
 	}
 	defer c.rmu.Unlock()
 	if ctx.Done() == nil {
-		c.rw.release() // nothing to watch; a watch left by an earlier call goes
+		r.watch.release() // nothing to watch; a watch left by an earlier call goes
 	} else {
-		c.rw.watch(ctx, c.nc.SetReadDeadline)
+		r.watch.watch(ctx, c.nc.SetReadDeadline)
 	}
-	if c.rwaited && !suspended {
+	if r.waited && !suspended {
 		// The last read had to wait: so will this one, most likely (a
 		// request-response protocol reads right after it answered).
 		// Give the worker up before the attempt rather than hold it
 		// through a receive that fails.
 		t, suspended = suspend(ctx), true
 	}
-	var n int
-	var rerr error
-	waited := false
-	err := c.rc.Read(func(fd uintptr) bool {
-		m, err, ok := driver.TrySocket(int(fd), p, false)
-		if !ok {
-			waited = true
-			if !suspended {
-				t, suspended = suspend(ctx), true
-			}
-			return false // wait in the poller, then try again
-		}
-		n, rerr = m, err
-		return true
-	})
-	c.rwaited = waited
+	r.start(ctx, p, t, suspended)
+	err := c.rc.Read(r.attempt)
+	n, t, suspended, rerr := r.end()
 	if suspended {
 		resume(t)
 	}
 	switch {
 	case err != nil:
-		return 0, c.opErr("read", c.rw.cause(ctx, rawErr(err)))
+		return 0, c.opErr("read", r.watch.cause(ctx, rawErr(err)))
 	case rerr != nil:
 		return 0, c.opErr("read", os.NewSyscallError("read", rerr))
 	case n == 0:
@@ -875,6 +865,7 @@ func (c *Conn) writeNet(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	w := &c.wr
 	var t *sched.Task
 	suspended := false
 	if !c.pwm.TryLock() {
@@ -883,39 +874,89 @@ func (c *Conn) writeNet(ctx context.Context, p []byte) (int, error) {
 	}
 	defer c.pwm.Unlock()
 	if ctx.Done() == nil {
-		c.ww.release()
+		w.watch.release()
 	} else {
-		c.ww.watch(ctx, c.nc.SetWriteDeadline)
+		w.watch.watch(ctx, c.nc.SetWriteDeadline)
 	}
-	n := 0
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, err, ok := driver.TrySocket(int(fd), p[n:min(len(p), n+maxSend)], true)
-			if !ok {
-				if !suspended {
-					t, suspended = suspend(ctx), true
-				}
-				return false
-			}
-			if err != nil {
-				werr = err
-				return true
-			}
-			n += m
-		}
-		return true
-	})
+	w.start(ctx, p, t, suspended)
+	err := c.rc.Write(w.attempt)
+	n, t, suspended, werr := w.end()
 	if suspended {
 		resume(t)
 	}
 	switch {
 	case err != nil:
-		return n, c.opErr("write", c.ww.cause(ctx, rawErr(err)))
+		return n, c.opErr("write", w.watch.cause(ctx, rawErr(err)))
 	case werr != nil:
 		return n, c.opErr("write", os.NewSyscallError("write", werr))
 	}
 	return n, nil
+}
+
+// rawIO is one direction of a net socket's transfers, run inside its
+// RawConn: the call in progress and what its attempts found. It lives in
+// the Conn, guarded by the direction's mutex, and attempt is a method
+// value made once, so that a Read or Write allocates nothing.
+type rawIO struct {
+	send    bool
+	attempt func(fd uintptr) bool // the RawConn callback: try, bound to this rawIO
+	watch   ctxWatch              // the context of the last call
+	waited  bool                  // the last call had to wait
+
+	// The call in progress.
+	ctx       context.Context
+	p         []byte
+	n         int
+	err       error
+	t         *sched.Task
+	suspended bool
+}
+
+func (r *rawIO) init(send bool) {
+	r.send = send
+	r.attempt = r.try
+}
+
+// start sets up a call of p; t and suspended say whether the task has
+// given its worker up already.
+func (r *rawIO) start(ctx context.Context, p []byte, t *sched.Task, suspended bool) {
+	r.ctx, r.p, r.n, r.err, r.t, r.suspended = ctx, p, 0, nil, t, suspended
+	r.waited = false
+}
+
+// end returns the call's result and drops the references it held.
+func (r *rawIO) end() (n int, t *sched.Task, suspended bool, err error) {
+	n, t, suspended, err = r.n, r.t, r.suspended, r.err
+	r.ctx, r.p, r.err, r.t = nil, nil, nil, nil
+	return n, t, suspended, err
+}
+
+// try is the RawConn callback: it receives once, or sends until p is
+// sent, and reports false (wait in the poller, then call again) when the
+// socket would block, giving the task's worker up first.
+func (r *rawIO) try(fd uintptr) bool {
+	for {
+		q := r.p[r.n:]
+		if r.send {
+			q = q[:min(len(q), maxSend)]
+		}
+		m, err, ok := driver.TrySocket(int(fd), q, r.send)
+		if !ok {
+			r.waited = true
+			if !r.suspended {
+				r.t, r.suspended = suspend(r.ctx), true
+			}
+			return false
+		}
+		if err != nil {
+			r.err = err
+			return true
+		}
+		r.n += m
+		if !r.send || r.n == len(r.p) {
+			return true
+		}
+	}
 }
 
 // maxSend caps one send, as the net package caps one write.
@@ -1021,10 +1062,10 @@ func (c *Conn) Close() error {
 		// Unregister the contexts' watches: a context that outlives the
 		// connection must not keep it reachable.
 		c.rmu.Lock()
-		c.rw.release()
+		c.rd.watch.release()
 		c.rmu.Unlock()
 		c.pwm.Lock()
-		c.ww.release()
+		c.wr.watch.release()
 		c.pwm.Unlock()
 		return err
 	}

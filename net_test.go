@@ -1205,3 +1205,29 @@ func TestNetConcurrentOneWorker(t *testing.T) {
 		}
 	})
 }
+
+// TestNetNoAllocs: a round trip on net sockets (the default) allocates
+// nothing, with a cancellable context included: the RawConn callbacks and
+// the context's watch are made once per connection, not per call.
+func TestNetNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	e := newExecutor(t, Options{Workers: 2})
+	ctx, cancel := context.WithCancel(e.Context())
+	defer cancel()
+	l := listenLoopback(t, ctx)
+	client, server := accepted(t, ctx, l)
+	buf := make([]byte, 64)
+	h := Spawn(ctx, func(ctx context.Context) (float64, error) {
+		return testing.AllocsPerRun(1000, func() {
+			client.Write(ctx, buf)
+			server.Read(ctx, buf)
+			server.Write(ctx, buf)
+			client.Read(ctx, buf)
+		}), nil
+	})
+	if allocs, _ := h.Join(ctx); allocs != 0 {
+		t.Errorf("%v allocations per round trip; want 0", allocs)
+	}
+}
