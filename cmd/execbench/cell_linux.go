@@ -30,6 +30,7 @@ type cellSpec struct {
 	Contender string        `json:"contender"`          // "uring", "portable" or "os"; for echo, "uring", "portable" or "net"
 	Conns     int           `json:"conns,omitempty"`    // echo: connections
 	MsgSize   int           `json:"msg_size,omitempty"` // echo: bytes per message
+	Workers   int           `json:"workers,omitempty"`  // echo: the executor's Workers; 0 means GOMAXPROCS
 	Path      string        `json:"path"`
 	Size      int64         `json:"size"`
 	Direct    bool          `json:"direct"`

@@ -131,6 +131,8 @@
 //	                  takes about 20 s)
 //	-size SIZE        bytes per message, up to 1MiB (default 1KiB)
 //	-backends LIST    servers among uring,ring,portable,net (default all)
+//	-workers N        the executor servers' Workers (default GOMAXPROCS):
+//	                  a large N measures what the worker bound costs
 //	-json FILE        also write the results as JSON: "machine" and "cells"
 //	                  as for file reads, with the columns above
 //

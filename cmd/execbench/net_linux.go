@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,7 @@ func runNet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		GoVersion:      runtime.Version(),
 		CellDuration:   c.duration.String(),
 		MsgSize:        c.size,
+		Workers:        cmp.Or(c.workers, runtime.GOMAXPROCS(0)),
 		Client:         "net.Dial to 127.0.0.1, a goroutine per connection writing a message and reading its echo",
 		Gnet:           gnetNote,
 		BackendReasons: make(map[string]string),
@@ -92,7 +94,7 @@ func runNet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if why := unavailable[b]; why != "" {
 				r.Unavailable = why
 			} else {
-				r, err = runCell(ctx, cellSpec{Bench: "net", Contender: b, Conns: conns, MsgSize: c.size, Duration: c.duration})
+				r, err = runCell(ctx, cellSpec{Bench: "net", Contender: b, Conns: conns, MsgSize: c.size, Duration: c.duration, Workers: c.workers})
 				if err != nil {
 					if ctx.Err() != nil {
 						return err
@@ -147,7 +149,7 @@ func measureNet(spec cellSpec) (r cellResult, err error) {
 	if spec.Conns < 1 || spec.MsgSize < 1 || spec.Duration <= 0 {
 		return cellResult{}, fmt.Errorf("bad cell %+v", spec)
 	}
-	srv, why, err := startEcho(spec.Contender, spec.MsgSize)
+	srv, why, err := startEcho(spec.Contender, spec.MsgSize, spec.Workers)
 	if err != nil || why != "" {
 		return cellResult{Unavailable: why}, err
 	}
@@ -295,12 +297,12 @@ type echoServer struct {
 // startEcho starts contender's echo server on 127.0.0.1 with an ephemeral
 // port, reading up to size bytes at a time. why says why the contender
 // cannot run here (io_uring refused), if it cannot.
-func startEcho(contender string, size int) (srv *echoServer, why string, err error) {
+func startEcho(contender string, size, workers int) (srv *echoServer, why string, err error) {
 	switch contender {
 	case "uring", "portable":
-		return startExecutorEcho(contender, false, size)
+		return startExecutorEcho(contender, false, size, workers)
 	case "ring":
-		return startExecutorEcho("uring", true, size)
+		return startExecutorEcho("uring", true, size, workers)
 	case "net":
 		srv, err := startNetEcho(size)
 		return srv, "", err
@@ -309,10 +311,13 @@ func startEcho(contender string, size int) (srv *echoServer, why string, err err
 }
 
 // startExecutorEcho serves echo with a task per connection on an executor
-// with GOMAXPROCS workers and the given backend; ringSockets sets
+// with the given backend and workers (0: GOMAXPROCS); ringSockets sets
 // Options.RingSockets.
-func startExecutorEcho(backend string, ringSockets bool, size int) (*echoServer, string, error) {
-	e, err := executor.New(executor.Options{Workers: runtime.GOMAXPROCS(0), Backend: backend, RingSockets: ringSockets})
+func startExecutorEcho(backend string, ringSockets bool, size, workers int) (*echoServer, string, error) {
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	e, err := executor.New(executor.Options{Workers: workers, Backend: backend, RingSockets: ringSockets})
 	if err != nil {
 		return nil, "", err
 	}

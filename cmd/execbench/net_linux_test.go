@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,7 +83,8 @@ func TestRunNet(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Cells) != 8 || rep.Machine.MsgSize != 1024 || rep.Machine.BackendReasons["portable"] == "" {
+	if len(rep.Cells) != 8 || rep.Machine.MsgSize != 1024 || rep.Machine.BackendReasons["portable"] == "" ||
+		rep.Machine.Workers != runtime.GOMAXPROCS(0) {
 		t.Errorf("JSON report: %s", b)
 	}
 	for _, c := range rep.Cells {
@@ -145,7 +147,7 @@ func TestMeasureNetBadSpec(t *testing.T) {
 // message larger than its buffer included.
 func TestEchoServers(t *testing.T) {
 	for _, contender := range allNetBackends {
-		srv, why, err := startEcho(contender, 64)
+		srv, why, err := startEcho(contender, 64, 0)
 		if err != nil {
 			t.Fatalf("%s: %v", contender, err)
 		}

@@ -14,6 +14,7 @@ const (
 	// descriptors (client and server end) and the client a goroutine.
 	maxConns   = 5000
 	maxMsgSize = 1 << 20 // a message is one buffer per end of every connection
+	maxWorkers = 1 << 16
 )
 
 // The echo benchmark's contenders (its servers), in the order cells run
@@ -27,6 +28,7 @@ type netConfig struct {
 	size     int // bytes per message
 	backends []string
 	jsonPath string
+	workers  int // the executor servers' Workers; 0 means GOMAXPROCS
 }
 
 // parseNetFlags parses and checks the net subcommand's args (after
@@ -47,6 +49,7 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 	size := fs.String("size", "1KiB", "`size` of a message (suffixes KiB, MiB)")
 	backends := fs.String("backends", strings.Join(allNetBackends, ","), "servers, comma-separated, among uring, ring, portable and net")
 	jsonPath := fs.String("json", "", "write the results as JSON to `file`")
+	workers := fs.Int("workers", 0, "the executor servers' `Workers` (0: GOMAXPROCS)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -57,8 +60,11 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 		return nil, usageError{fmt.Errorf("unexpected argument %q: execbench net takes flags only", fs.Arg(0))}
 	}
 
-	c := &netConfig{duration: *duration, jsonPath: *jsonPath}
+	c := &netConfig{duration: *duration, jsonPath: *jsonPath, workers: *workers}
 	var err error
+	if c.workers < 0 || c.workers > maxWorkers {
+		return nil, usageError{fmt.Errorf("-workers %d: want between 0 and %d", c.workers, maxWorkers)}
+	}
 	if c.conns, err = parseCounts(*conns, "connection count", maxConns); err != nil {
 		return nil, usageError{fmt.Errorf("-conns: %w", err)}
 	}

@@ -25,11 +25,11 @@ func TestParseNetFlagsDefaults(t *testing.T) {
 
 func TestParseNetFlags(t *testing.T) {
 	c, err := parseNetFlags([]string{"-conns", "4, 1", "-duration", "100ms", "-size", "64KiB",
-		"-backends", "net,uring", "-json", "n.json"}, io.Discard)
+		"-backends", "net,uring", "-json", "n.json", "-workers", "64"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.duration != 100*time.Millisecond || c.size != 64<<10 || c.jsonPath != "n.json" {
+	if c.duration != 100*time.Millisecond || c.size != 64<<10 || c.jsonPath != "n.json" || c.workers != 64 {
 		t.Errorf("got %+v", c)
 	}
 	if !slices.Equal(c.conns, []int{4, 1}) {
@@ -63,6 +63,8 @@ func TestParseNetFlagsErrors(t *testing.T) {
 		{[]string{"-backends", "net,gnet"}, `unknown server "gnet"`},
 		{[]string{"-backends", ""}, "unknown server"},
 		{[]string{"-depth", "1"}, "not defined"},
+		{[]string{"-workers", "-1"}, "want between 0 and"},
+		{[]string{"-workers", "70000"}, "want between 0 and"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		_, err := parseNetFlags(tt.args, io.Discard)

@@ -117,6 +117,7 @@ type netMachine struct {
 	GoVersion      string            `json:"go_version"`
 	CellDuration   string            `json:"cell_duration"`
 	MsgSize        int               `json:"msg_size"`
+	Workers        int               `json:"workers"` // the executor servers' Workers
 	Client         string            `json:"client"`
 	Gnet           string            `json:"gnet"`
 	BackendReasons map[string]string `json:"backend_reasons"` // backend: why the executor uses it, or why not
