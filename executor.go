@@ -43,6 +43,11 @@ type Options struct {
 	// hand-off per wait (see docs/ARCHITECTURE.md, "Sockets"). Files use
 	// the ring either way. RingSockets has no effect on the portable
 	// backend.
+	//
+	// With RingSockets, each Read waiting for data holds one of the ring's
+	// 4,096 operation records until data comes: a server with more
+	// connections idle in Read than that makes its other operations wait
+	// for a record.
 	RingSockets bool
 
 	// ShutdownGrace is how long Main and Run wait, after the root task has

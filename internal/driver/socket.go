@@ -11,11 +11,11 @@ import (
 )
 
 // Sockets is implemented by drivers that run socket operations themselves
-// (the uring backend). The root package type-asserts a Driver to Sockets;
-// a driver that does not implement it (the portable backend) leaves
-// sockets to Go's net package, whose poller waits for any number of idle
-// connections without an OS thread each, which the portable backend's
-// poll(2)-per-wait design cannot do.
+// (the uring backend). The root package uses it only for ring sockets
+// (Options.RingSockets); by default, and on a driver that does not
+// implement it (the portable backend, whose poll(2)-per-wait design would
+// tie up an OS thread per idle connection), sockets wait in the Go
+// runtime's network poller and make their transfers with TrySocket.
 //
 // The conventions are the Driver's: raw syscall.Errno errors, ctx
 // cancellation returns ctx.Err() unless the operation completed anyway,
