@@ -133,6 +133,12 @@
 //	-backends LIST    servers among uring,ring,portable,net (default all)
 //	-workers N        the executor servers' Workers (default GOMAXPROCS):
 //	                  a large N measures what the worker bound costs
+//	-rounds N         run every cell N times (default 1), each round all
+//	                  the cells in turn, and report for each server the
+//	                  median of its rounds' ratios to net in the same
+//	                  round, with its median round's other figures; the
+//	                  JSON lists every round. On a noisy machine (a VM
+//	                  whose anchor moves by ±15% from run to run) use 5
 //	-json FILE        also write the results as JSON: "machine" and "cells"
 //	                  as for file reads, with the columns above
 //

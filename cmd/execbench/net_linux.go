@@ -81,41 +81,56 @@ func runNet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 
-	total := len(c.conns) * len(c.backends)
+	total := len(c.conns) * len(c.backends) * c.rounds
 	fmt.Fprintf(stderr, "execbench net: %d cells of %v, %s messages on 127.0.0.1, GOMAXPROCS %d\n",
 		total, c.duration, sizeString(int64(c.size)), m.GOMAXPROCS)
 	start := time.Now()
-	var cells []netCell
+	// rounds[i][j] are the rounds of connection count i and server j. A
+	// round runs every cell once, so that the rounds of two servers
+	// alternate and share the machine's slow and fast moments alike.
+	rounds := make([][][]netCell, len(c.conns))
+	for i := range rounds {
+		rounds[i] = make([][]netCell, len(c.backends))
+	}
 	n := 0
-	for _, conns := range c.conns {
-		for _, b := range c.backends {
-			n++
-			var r cellResult
-			if why := unavailable[b]; why != "" {
-				r.Unavailable = why
-			} else {
-				r, err = runCell(ctx, cellSpec{Bench: "net", Contender: b, Conns: conns, MsgSize: c.size, Duration: c.duration, Workers: c.workers})
-				if err != nil {
-					if ctx.Err() != nil {
-						return err
+	for round := range c.rounds {
+		for i, conns := range c.conns {
+			for j, b := range c.backends {
+				n++
+				var r cellResult
+				if why := unavailable[b]; why != "" {
+					r.Unavailable = why
+				} else {
+					r, err = runCell(ctx, cellSpec{Bench: "net", Contender: b, Conns: conns, MsgSize: c.size, Duration: c.duration, Workers: c.workers})
+					if err != nil {
+						if ctx.Err() != nil {
+							return err
+						}
+						// One broken cell should not cost the rest of the run.
+						r = cellResult{Unavailable: "failed: " + err.Error()}
 					}
-					// One broken cell should not cost the rest of the run.
-					r = cellResult{Unavailable: "failed: " + err.Error()}
 				}
-			}
-			cl := newNetCell(conns, b, r)
-			cells = append(cells, cl)
-			progress := "unavailable: " + cl.Unavailable
-			if cl.Unavailable == "" {
-				progress = group(int64(cl.ReqPerSec+0.5)) + " req/s"
-			}
-			fmt.Fprintf(stderr, "[%*d/%d] %-18s conns %4d … %s\n", len(strconv.Itoa(total)), n, total, cl.Name, conns, progress)
-			if r.SyscallsWhy != "" && cl.Unavailable == "" {
-				note("%s, %d conns: syscalls/req not measured: %s", cl.Name, conns, r.SyscallsWhy)
+				cl := newNetCell(conns, b, r)
+				rounds[i][j] = append(rounds[i][j], cl)
+				progress := "unavailable: " + cl.Unavailable
+				if cl.Unavailable == "" {
+					progress = group(int64(cl.ReqPerSec+0.5)) + " req/s"
+				}
+				label := ""
+				if c.rounds > 1 {
+					label = fmt.Sprintf(" round %d", round+1)
+				}
+				fmt.Fprintf(stderr, "[%*d/%d] %-18s conns %4d%s … %s\n", len(strconv.Itoa(total)), n, total, cl.Name, conns, label, progress)
+				if r.SyscallsWhy != "" && cl.Unavailable == "" && round == 0 {
+					note("%s, %d conns: syscalls/req not measured: %s", cl.Name, conns, r.SyscallsWhy)
+				}
 			}
 		}
 	}
-	setNetRatios(cells)
+	var cells []netCell
+	for i := range rounds {
+		cells = append(cells, medianCells(rounds[i])...)
+	}
 	fmt.Fprintf(stderr, "done in %.0fs\n\n", time.Since(start).Seconds())
 
 	if err := writeNetTable(stdout, cells); err != nil {

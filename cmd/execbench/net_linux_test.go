@@ -19,13 +19,13 @@ import (
 func TestRunNet(t *testing.T) {
 	jsonPath := filepath.Join(t.TempDir(), "net.json")
 	var stdout, stderr strings.Builder
-	args := []string{"net", "-conns", "1,4", "-duration", "100ms", "-json", jsonPath}
+	args := []string{"net", "-conns", "1,4", "-duration", "100ms", "-rounds", "2", "-json", jsonPath}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
 	}
 	t.Logf("stderr:\n%s\nstdout:\n%s", stderr.String(), stdout.String())
-	if n := strings.Count(stderr.String(), "/8] "); n != 8 {
-		t.Errorf("%d progress lines, want one per cell, 8", n)
+	if n := strings.Count(stderr.String(), "/16] "); n != 16 {
+		t.Errorf("%d progress lines, want one per cell and round, 16", n)
 	}
 	if !strings.Contains(stdout.String(), gnetNote) {
 		t.Errorf("stdout lacks the gnet line %q", gnetNote)
@@ -91,7 +91,8 @@ func TestRunNet(t *testing.T) {
 		if (c.Contender == "uring" || c.Contender == "ring") && strings.HasPrefix(c.Unavailable, "io_uring refused") {
 			continue
 		}
-		if c.Requests <= 0 || c.Unavailable != "" || c.P50 == nil || c.CPUPerReq == nil || c.Threads == nil {
+		if c.Requests <= 0 || c.Unavailable != "" || c.P50 == nil || c.CPUPerReq == nil || c.Threads == nil ||
+			len(c.RoundsReqPerSec) != 2 || len(c.RoundsVsNet) != 2 {
 			t.Errorf("JSON cell %+v", c)
 		}
 	}

@@ -15,6 +15,7 @@ const (
 	maxConns   = 5000
 	maxMsgSize = 1 << 20 // a message is one buffer per end of every connection
 	maxWorkers = 1 << 16
+	maxRounds  = 20
 )
 
 // The echo benchmark's contenders (its servers), in the order cells run
@@ -29,6 +30,7 @@ type netConfig struct {
 	backends []string
 	jsonPath string
 	workers  int // the executor servers' Workers; 0 means GOMAXPROCS
+	rounds   int // times each cell runs, interleaved with the others
 }
 
 // parseNetFlags parses and checks the net subcommand's args (after
@@ -50,6 +52,7 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 	backends := fs.String("backends", strings.Join(allNetBackends, ","), "servers, comma-separated, among uring, ring, portable and net")
 	jsonPath := fs.String("json", "", "write the results as JSON to `file`")
 	workers := fs.Int("workers", 0, "the executor servers' `Workers` (0: GOMAXPROCS)")
+	rounds := fs.Int("rounds", 1, "run every cell `N` times, interleaved, and report the medians")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -60,8 +63,11 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 		return nil, usageError{fmt.Errorf("unexpected argument %q: execbench net takes flags only", fs.Arg(0))}
 	}
 
-	c := &netConfig{duration: *duration, jsonPath: *jsonPath, workers: *workers}
+	c := &netConfig{duration: *duration, jsonPath: *jsonPath, workers: *workers, rounds: *rounds}
 	var err error
+	if c.rounds < 1 || c.rounds > maxRounds {
+		return nil, usageError{fmt.Errorf("-rounds %d: want between 1 and %d", c.rounds, maxRounds)}
+	}
 	if c.workers < 0 || c.workers > maxWorkers {
 		return nil, usageError{fmt.Errorf("-workers %d: want between 0 and %d", c.workers, maxWorkers)}
 	}

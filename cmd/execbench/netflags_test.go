@@ -25,11 +25,11 @@ func TestParseNetFlagsDefaults(t *testing.T) {
 
 func TestParseNetFlags(t *testing.T) {
 	c, err := parseNetFlags([]string{"-conns", "4, 1", "-duration", "100ms", "-size", "64KiB",
-		"-backends", "net,uring", "-json", "n.json", "-workers", "64"}, io.Discard)
+		"-backends", "net,uring", "-json", "n.json", "-workers", "64", "-rounds", "3"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.duration != 100*time.Millisecond || c.size != 64<<10 || c.jsonPath != "n.json" || c.workers != 64 {
+	if c.duration != 100*time.Millisecond || c.size != 64<<10 || c.jsonPath != "n.json" || c.workers != 64 || c.rounds != 3 {
 		t.Errorf("got %+v", c)
 	}
 	if !slices.Equal(c.conns, []int{4, 1}) {
@@ -65,6 +65,8 @@ func TestParseNetFlagsErrors(t *testing.T) {
 		{[]string{"-depth", "1"}, "not defined"},
 		{[]string{"-workers", "-1"}, "want between 0 and"},
 		{[]string{"-workers", "70000"}, "want between 0 and"},
+		{[]string{"-rounds", "0"}, "want between 1 and"},
+		{[]string{"-rounds", "21"}, "want between 1 and"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		_, err := parseNetFlags(tt.args, io.Discard)
@@ -91,14 +93,18 @@ func TestNetTable(t *testing.T) {
 		return cellResult{Ops: ops, Elapsed: time.Second, CPU: cpu, HaveCPU: true, Threads: 5,
 			P50: 20 * time.Microsecond, P99: 90 * time.Microsecond, Syscalls: sys, HaveSyscalls: sys > 0, SyscallsWhy: "no perf"}
 	}
-	cells := []netCell{
-		newNetCell(1, "uring", r(20000, 400*time.Millisecond, 160000)),
-		newNetCell(1, "portable", cellResult{Unavailable: "io_uring refused: nope"}),
-		newNetCell(1, "net", r(40000, 800*time.Millisecond, 0)),
-		newNetCell(64, "uring", r(10000, 500*time.Millisecond, 70000)),
-		newNetCell(64, "net", cellResult{Elapsed: time.Second}),
+	one := func(c netCell) []netCell { return []netCell{c} } // a single round
+	cells := append(medianCells([][]netCell{
+		one(newNetCell(1, "uring", r(20000, 400*time.Millisecond, 160000))),
+		one(newNetCell(1, "portable", cellResult{Unavailable: "io_uring refused: nope"})),
+		one(newNetCell(1, "net", r(40000, 800*time.Millisecond, 0))),
+	}), medianCells([][]netCell{
+		one(newNetCell(64, "uring", r(10000, 500*time.Millisecond, 70000))),
+		one(newNetCell(64, "net", cellResult{Elapsed: time.Second})),
+	})...)
+	if cells[0].RoundsReqPerSec != nil {
+		t.Errorf("one round lists its rounds: %+v", cells[0])
 	}
-	setNetRatios(cells)
 	u := cells[0]
 	if u.ReqPerSec != 20000 || !near(u.VsNet, 0.5) || !near(u.CPUPerReq, 20) || !near(u.SyscallsPerReq, 8) ||
 		!near(u.P50, 20) || !near(u.P99, 90) || u.Threads == nil || *u.Threads != 5 {
@@ -124,5 +130,41 @@ func TestNetTable(t *testing.T) {
 `
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// TestMedianCells: with rounds, a cell's ratio is the median of its
+// rounds' ratios to net in the same round, and its other figures are its
+// median round's.
+func TestMedianCells(t *testing.T) {
+	r := func(ops int64, p99 time.Duration) cellResult {
+		return cellResult{Ops: ops, Elapsed: time.Second, P50: time.Microsecond, P99: p99}
+	}
+	cells := medianCells([][]netCell{
+		{ // uring: 100, 300, unavailable, 200
+			newNetCell(64, "uring", r(100, 1*time.Millisecond)),
+			newNetCell(64, "uring", r(300, 3*time.Millisecond)),
+			newNetCell(64, "uring", cellResult{Unavailable: "failed: boom"}),
+			newNetCell(64, "uring", r(200, 2*time.Millisecond)),
+		},
+		{ // net: 100, 100, 100, 400
+			newNetCell(64, "net", r(100, time.Millisecond)),
+			newNetCell(64, "net", r(100, time.Millisecond)),
+			newNetCell(64, "net", r(100, time.Millisecond)),
+			newNetCell(64, "net", r(400, time.Millisecond)),
+		},
+		{newNetCell(64, "portable", cellResult{Unavailable: "io_uring refused"}), newNetCell(64, "portable", cellResult{Unavailable: "io_uring refused"})},
+	})
+	u := cells[0]
+	// Ratios 1, 3 and 0.5: median 1. Median round by req/s: 200 (p99 2 ms).
+	if !near(u.VsNet, 1) || u.ReqPerSec != 200 || !near(u.P99, 2000) ||
+		!slices.Equal(u.RoundsReqPerSec, []float64{100, 300, 200}) || !slices.Equal(u.RoundsVsNet, []float64{1, 3, 0.5}) {
+		t.Errorf("uring cell: %+v", u)
+	}
+	if n := cells[1]; !near(n.VsNet, 1) || n.ReqPerSec != 100 {
+		t.Errorf("net cell: %+v", n)
+	}
+	if p := cells[2]; p.Unavailable != "io_uring refused" {
+		t.Errorf("portable cell: %+v", p)
 	}
 }

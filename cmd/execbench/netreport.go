@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -28,6 +30,11 @@ type netCell struct {
 	Threads        *int     `json:"os_threads"`
 	Backend        string   `json:"backend,omitempty"`
 	Unavailable    string   `json:"unavailable,omitempty"` // why the cell has no figures
+	// With -rounds: every round's req/s and ratio to net, in order. The
+	// other figures are those of the median round; ratio_to_net is the
+	// median of the rounds' ratios.
+	RoundsReqPerSec []float64 `json:"rounds_req_per_sec,omitempty"`
+	RoundsVsNet     []float64 `json:"rounds_ratio_to_net,omitempty"`
 }
 
 // netContenderNames are the echo servers as the table names them.
@@ -69,22 +76,59 @@ func newNetCell(conns int, contender string, r cellResult) netCell {
 	return c
 }
 
-// setNetRatios fills in each cell's ratio to net+goroutines at the same
-// number of connections, where both figures exist.
-func setNetRatios(cells []netCell) {
-	anchor := make(map[int]float64)
-	for _, c := range cells {
-		if c.Contender == "net" && c.ReqPerSec > 0 {
-			anchor[c.Conns] = c.ReqPerSec
+// medianCells turns the rounds of the servers at one connection count
+// (rounds[j] are server j's, in order) into one cell per server: each
+// round's ratio is to net's in the same round, the cell's ratio is the
+// median of those, and its other figures are those of its median round by
+// req/s. A server's unavailable rounds are left out; a server with none
+// available keeps its first.
+func medianCells(rounds [][]netCell) []netCell {
+	var anchor []netCell
+	for _, rs := range rounds {
+		if len(rs) > 0 && rs[0].Contender == "net" {
+			anchor = rs
 		}
 	}
-	for i := range cells {
-		c := &cells[i]
+	cells := make([]netCell, 0, len(rounds))
+	for _, rs := range rounds {
+		var ok []netCell
+		var reqs, ratios []float64
+		for k, r := range rs {
+			if r.Unavailable != "" {
+				continue
+			}
+			ok = append(ok, r)
+			reqs = append(reqs, r.ReqPerSec)
+			if k < len(anchor) && anchor[k].Unavailable == "" && anchor[k].ReqPerSec > 0 {
+				ratios = append(ratios, r.ReqPerSec/anchor[k].ReqPerSec)
+			}
+		}
+		if len(ok) == 0 {
+			cells = append(cells, rs[0])
+			continue
+		}
+		c := ok[medianIndex(reqs)]
 		c.VsNet = nil
-		if a, ok := anchor[c.Conns]; ok && c.ReqPerSec > 0 {
-			c.VsNet = ptr(c.ReqPerSec / a)
+		if len(ratios) > 0 {
+			c.VsNet = ptr(ratios[medianIndex(ratios)])
 		}
+		if len(rs) > 1 {
+			c.RoundsReqPerSec, c.RoundsVsNet = reqs, ratios
+		}
+		cells = append(cells, c)
 	}
+	return cells
+}
+
+// medianIndex returns the index of the median of vs (the lower of the two
+// middle values for an even count), which must not be empty.
+func medianIndex(vs []float64) int {
+	idx := make([]int, len(vs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(vs[a], vs[b]) })
+	return idx[(len(vs)-1)/2]
 }
 
 // writeNetTable prints the echo cells as an aligned table, a blank line
