@@ -242,24 +242,20 @@ func (d *portableDriver) CancelFD(fd int) {
 		d.mu.Unlock()
 		return
 	}
-	// An op that began after the cancel went out has the new generation
-	// and would wait on: cancel again, with a growing pause, until fd has
-	// no op left.
-	backoff := 50 * time.Microsecond
-	for {
+	cancel := func() bool {
 		st.gen++
 		d.cancelLocked(st)
-		d.mu.Unlock()
-		t := time.NewTimer(backoff)
-		select {
-		case <-idle:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 10*time.Millisecond)
-		d.mu.Lock()
+		return true
 	}
+	cancel()
+	d.mu.Unlock()
+	// An op that began after the cancel went out has the new generation
+	// and would wait on: cancel again until fd has no op left.
+	untilClosed(idle, 50*time.Microsecond, 10*time.Millisecond, func() bool {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return cancel()
+	})
 }
 
 func (d *portableDriver) Close(fd int) error {

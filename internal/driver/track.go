@@ -1,5 +1,7 @@
 package driver
 
+import "time"
+
 // tracker counts the ops in flight, per descriptor and in total, so that
 // CancelFD and Shutdown can wait for them to end. Both backends embed one
 // and call its methods with their mutex held.
@@ -78,4 +80,26 @@ func (t *tracker) allIdle() chan struct{} {
 		t.idle = make(chan struct{})
 	}
 	return t.idle
+}
+
+// untilClosed waits for done to be closed, calling again in between after
+// a pause that doubles from first up to limit: a cancellation repeated
+// until the ops it targets have ended. Once again returns false, it just
+// waits.
+func untilClosed(done <-chan struct{}, first, limit time.Duration, again func() bool) {
+	backoff := first
+	for {
+		t := time.NewTimer(backoff)
+		select {
+		case <-done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if !again() {
+			<-done
+			return
+		}
+		backoff = min(2*backoff, limit)
+	}
 }

@@ -963,21 +963,9 @@ func (d *uringDriver) CancelFD(fd int) {
 // request (fd, flags) with a growing pause meanwhile, for requests that
 // were running when the previous one came and re-armed themselves.
 func (d *uringDriver) waitCancelling(idle chan struct{}, fd int, flags uint32, stoppable bool) {
-	backoff := time.Millisecond
-	for {
-		t := time.NewTimer(backoff)
-		select {
-		case <-idle:
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		if !d.cancelWait(fd, flags, stoppable) {
-			<-idle
-			return
-		}
-		backoff = min(2*backoff, 100*time.Millisecond)
-	}
+	untilClosed(idle, time.Millisecond, 100*time.Millisecond, func() bool {
+		return d.cancelWait(fd, flags, stoppable)
+	})
 }
 
 func (d *uringDriver) Close(fd int) error {
