@@ -1,5 +1,6 @@
 // Command echo is a TCP echo server: one task per connection, whose reads
-// and writes are io_uring requests (or the portable backend's calls).
+// and writes wait in the Go runtime's network poller, or are io_uring
+// requests with -ring (Options.RingSockets).
 //
 // Ctrl-C (SIGINT) or SIGTERM trips the shutdown token: the server stops
 // accepting, lets the open connections finish for up to the grace period,
@@ -26,8 +27,9 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:7000", "address to listen on")
 	grace := flag.Duration("grace", 5*time.Second, "how long open connections may finish after a shutdown request")
+	ring := flag.Bool("ring", false, "make accepts, reads and writes io_uring requests (Options.RingSockets)")
 	flag.Parse()
-	executor.Main(func(ctx context.Context) error {
+	executor.MainWithOptions(executor.Options{RingSockets: *ring}, func(ctx context.Context) error {
 		return serve(ctx, *addr, *grace, signals.NewShutdownToken())
 	})
 }

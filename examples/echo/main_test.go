@@ -17,6 +17,13 @@ import (
 // checks that the server waits for it up to the grace period, then closes
 // it.
 func TestEchoAndGracefulStop(t *testing.T) {
+	t.Run("default", func(t *testing.T) { testEchoAndGracefulStop(t, executor.Options{Workers: 2}) })
+	t.Run("ring", func(t *testing.T) {
+		testEchoAndGracefulStop(t, executor.Options{Workers: 2, Backend: "uring", RingSockets: true})
+	})
+}
+
+func testEchoAndGracefulStop(t *testing.T, opts executor.Options) {
 	// Find a free port.
 	probe, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,7 +35,7 @@ func TestEchoAndGracefulStop(t *testing.T) {
 	stop := executor.NewCancellationToken()
 	done := make(chan error, 1)
 	go func() {
-		done <- executor.Run(executor.Options{Workers: 2}, func(ctx context.Context) error {
+		done <- executor.Run(opts, func(ctx context.Context) error {
 			return serve(ctx, addr, 200*time.Millisecond, stop)
 		})
 	}()

@@ -1,6 +1,7 @@
 // Command http serves net/http over the executor's listener: the server's
-// accepts, reads and writes are io_uring requests (or the portable
-// backend's calls), while handlers stay plain net/http code.
+// accepts, reads and writes wait in the Go runtime's network poller, or are
+// io_uring requests with -ring (Options.RingSockets), while handlers stay
+// plain net/http code.
 //
 // Ctrl-C (SIGINT) or SIGTERM trips the shutdown token, and http.Server's
 // Shutdown drains the requests in progress for up to the grace period.
@@ -25,8 +26,9 @@ import (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	grace := flag.Duration("grace", 5*time.Second, "how long requests in progress may finish after a shutdown request")
+	ring := flag.Bool("ring", false, "make accepts, reads and writes io_uring requests (Options.RingSockets)")
 	flag.Parse()
-	executor.Main(func(ctx context.Context) error {
+	executor.MainWithOptions(executor.Options{RingSockets: *ring}, func(ctx context.Context) error {
 		return serve(ctx, *addr, *grace, signals.NewShutdownToken())
 	})
 }

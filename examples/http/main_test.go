@@ -13,8 +13,15 @@ import (
 )
 
 func TestServeAndShutdown(t *testing.T) {
-	for _, backend := range []string{"uring", "portable"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts executor.Options
+	}{
+		{"uring", executor.Options{Workers: 2, Backend: "uring"}},
+		{"ring", executor.Options{Workers: 2, Backend: "uring", RingSockets: true}},
+		{"portable", executor.Options{Workers: 2, Backend: "portable"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			probe, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -25,7 +32,7 @@ func TestServeAndShutdown(t *testing.T) {
 			stop := executor.NewCancellationToken()
 			done := make(chan error, 1)
 			go func() {
-				done <- executor.Run(executor.Options{Workers: 2, Backend: backend}, func(ctx context.Context) error {
+				done <- executor.Run(tc.opts, func(ctx context.Context) error {
 					return serve(ctx, addr, time.Second, stop)
 				})
 			}()
@@ -44,7 +51,7 @@ func TestServeAndShutdown(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if want := "hello from the " + backend + " backend\n"; string(b) != want {
+			if want := "hello from the " + tc.opts.Backend + " backend\n"; string(b) != want {
 				t.Fatalf("GET /hello = %q; want %q", b, want)
 			}
 			resp, err = client.Post("http://"+addr+"/echo", "text/plain", strings.NewReader("ping"))
