@@ -76,12 +76,10 @@ type Conn struct {
 	cleanup runtime.Cleanup // closes the descriptor of a Conn dropped unclosed
 
 	// net sockets (the default): a *net.TCPConn or *net.UnixConn
-	nc  net.Conn
-	rc  syscall.RawConn // nc's, whose poller waits for the receives and sends
-	rmu sync.Mutex      // serializes reads, which set the read deadline for their ctx
-	rd  rawIO           // the reads' state, guarded by rmu
-	pwm sync.Mutex      // the same for writes
-	wr  rawIO           // guarded by pwm
+	nc net.Conn
+	rc syscall.RawConn // nc's, whose poller waits for the receives and sends
+	rd rawIO           // the reads' state
+	wr rawIO           // the writes' state
 }
 
 // sockets returns the socket operations of the driver of the executor in
@@ -655,8 +653,8 @@ func newNetConn(network string, nc net.Conn) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{network: network, fd: -1, nc: nc, rc: rc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
-	c.rd.init(false)
-	c.wr.init(true)
+	c.rd.init(false, nc.SetReadDeadline)
+	c.wr.init(true, nc.SetWriteDeadline)
 	return c, nil
 }
 
@@ -811,27 +809,48 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 // receive with data queued completes without the hand-off, as a file read
 // from the page cache does.
 func (c *Conn) readNet(ctx context.Context, p []byte) (int, error) {
+	n, err := c.transfer(ctx, &c.rd, p)
+	if err == nil && n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+// writeNet is Write on a net socket (the default): like readNet, it sends
+// what the socket buffer takes before giving up the worker, and gives it
+// up only to wait for room.
+func (c *Conn) writeNet(ctx context.Context, p []byte) (int, error) {
+	return c.transfer(ctx, &c.wr, p)
+}
+
+// transfer is readNet and writeNet: one receive, or sends until all of p
+// is sent, in direction r of the connection's RawConn.
+func (c *Conn) transfer(ctx context.Context, r *rawIO, p []byte) (int, error) {
+	op, raw := "read", c.rc.Read
+	if r.send {
+		op, raw = "write", c.rc.Write
+	}
 	if err := ctx.Err(); err != nil {
-		return 0, c.opErr("read", context.Cause(ctx))
+		return 0, c.opErr(op, context.Cause(ctx))
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r := &c.rd
 	var t *sched.Task
 	suspended := false
-	if !c.rmu.TryLock() {
-		// Another Read is in progress: queue behind it without a worker.
+	if !r.mu.TryLock() {
+		// Another call in this direction is in progress: queue behind it
+		// without a worker.
 		t, suspended = suspend(ctx), true
-		c.rmu.Lock()
+		r.mu.Lock()
 	}
-	defer c.rmu.Unlock()
+	defer r.mu.Unlock()
 	if ctx.Done() == nil {
 		r.watch.release() // nothing to watch; a watch left by an earlier call goes
 	} else {
-		r.watch.watch(ctx, c.nc.SetReadDeadline)
+		r.watch.watch(ctx, r.setDeadline)
 	}
-	if r.waited && !suspended {
+	if !r.send && r.waited && !suspended {
 		// The last read had to wait: so will this one, most likely (a
 		// request-response protocol reads right after it answered).
 		// Give the worker up before the attempt rather than hold it
@@ -839,69 +858,34 @@ func (c *Conn) readNet(ctx context.Context, p []byte) (int, error) {
 		t, suspended = suspend(ctx), true
 	}
 	r.start(ctx, p, t, suspended)
-	err := c.rc.Read(r.attempt)
-	n, t, suspended, rerr := r.end()
+	err := raw(r.attempt)
+	n, t, suspended, serr := r.end()
 	if suspended {
 		resume(t)
 	}
 	switch {
 	case err != nil:
-		return 0, c.opErr("read", r.watch.cause(ctx, rawErr(err)))
-	case rerr != nil:
-		return 0, c.opErr("read", os.NewSyscallError("read", rerr))
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
-
-// writeNet is Write on a net socket (the default): like readNet, it sends
-// what the socket buffer takes before giving up the worker, and gives it
-// up only to wait for room.
-func (c *Conn) writeNet(ctx context.Context, p []byte) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, c.opErr("write", context.Cause(ctx))
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	w := &c.wr
-	var t *sched.Task
-	suspended := false
-	if !c.pwm.TryLock() {
-		t, suspended = suspend(ctx), true
-		c.pwm.Lock()
-	}
-	defer c.pwm.Unlock()
-	if ctx.Done() == nil {
-		w.watch.release()
-	} else {
-		w.watch.watch(ctx, c.nc.SetWriteDeadline)
-	}
-	w.start(ctx, p, t, suspended)
-	err := c.rc.Write(w.attempt)
-	n, t, suspended, werr := w.end()
-	if suspended {
-		resume(t)
-	}
-	switch {
-	case err != nil:
-		return n, c.opErr("write", w.watch.cause(ctx, rawErr(err)))
-	case werr != nil:
-		return n, c.opErr("write", os.NewSyscallError("write", werr))
+		return n, c.opErr(op, r.watch.cause(ctx, rawErr(err)))
+	case serr != nil:
+		return n, c.opErr(op, os.NewSyscallError(op, serr))
 	}
 	return n, nil
 }
 
 // rawIO is one direction of a net socket's transfers, run inside its
 // RawConn: the call in progress and what its attempts found. It lives in
-// the Conn, guarded by the direction's mutex, and attempt is a method
-// value made once, so that a Read or Write allocates nothing.
+// the Conn, and attempt is a method value made once, so that a Read or
+// Write allocates nothing.
 type rawIO struct {
-	send    bool
-	attempt func(fd uintptr) bool // the RawConn callback: try, bound to this rawIO
-	watch   ctxWatch              // the context of the last call
-	waited  bool                  // the last call had to wait
+	send        bool
+	setDeadline func(time.Time) error // the direction's deadline on the net.Conn
+	attempt     func(fd uintptr) bool // the RawConn callback: try, bound to this rawIO
+
+	// mu serializes the direction's calls, which set its deadline for
+	// their context; it guards the fields below.
+	mu     sync.Mutex
+	watch  ctxWatch // the context of the last call
+	waited bool     // the last call had to wait
 
 	// The call in progress.
 	ctx       context.Context
@@ -912,8 +896,8 @@ type rawIO struct {
 	suspended bool
 }
 
-func (r *rawIO) init(send bool) {
-	r.send = send
+func (r *rawIO) init(send bool, setDeadline func(time.Time) error) {
+	r.send, r.setDeadline = send, setDeadline
 	r.attempt = r.try
 }
 
@@ -1061,12 +1045,11 @@ func (c *Conn) Close() error {
 		err := c.nc.Close()
 		// Unregister the contexts' watches: a context that outlives the
 		// connection must not keep it reachable.
-		c.rmu.Lock()
-		c.rd.watch.release()
-		c.rmu.Unlock()
-		c.pwm.Lock()
-		c.wr.watch.release()
-		c.pwm.Unlock()
+		for _, r := range []*rawIO{&c.rd, &c.wr} {
+			r.mu.Lock()
+			r.watch.release()
+			r.mu.Unlock()
+		}
 		return err
 	}
 	if !c.refs.close(func() { c.d.CancelFD(c.fd) }) {
