@@ -70,8 +70,7 @@ func (d *uringDriver) try(fd int, p []byte, off int64, write bool) (int, error, 
 	}
 	n, err, ok := d.tryNowait(fd, p, off, write)
 	if ok {
-		d.inline.Add(1)
-		d.completed.Add(1)
+		d.countInline()
 	}
 	return n, err, ok
 }

@@ -43,8 +43,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 				continue
 			}
 			if errno == 0 {
-				d.inline.Add(1)
-				d.completed.Add(1)
+				d.countInline()
 				return int(r), a.decode(), nil
 			}
 			if errno != syscall.EAGAIN {
@@ -222,21 +221,13 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 			return n, err
 		}
 	}
-	o, idx, err := d.acquire(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer d.slab.release(idx)
-	o.pin.Pin(&p[0])
-	defer o.pin.Unpin()
 	var sqe uring.SQE
 	if send {
 		sqe.PrepSend(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags)
 	} else {
 		sqe.PrepRecv(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags, -1)
 	}
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
-	return d.finish(res, ctxDone, ctx, err)
+	return d.runBuffer(ctx, fd, p, &sqe)
 }
 
 // TrySend implements Sockets: one send with MSG_DONTWAIT.
@@ -255,8 +246,7 @@ func (d *uringDriver) TrySend(fd int, p []byte) (int, error, bool) {
 func (d *uringDriver) trySock(fd int, p []byte, send bool) (int, error, bool) {
 	n, err, ok := TrySocket(fd, p, send)
 	if ok {
-		d.inline.Add(1)
-		d.completed.Add(1)
+		d.countInline()
 	}
 	return n, err, ok
 }

@@ -823,16 +823,23 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	// failed: the same system call would fail again.
 	if tryInline {
 		if n, err, ok := d.nowait(fd, p, off, opcode == uring.OpWrite); ok {
-			d.inline.Add(1)
-			d.completed.Add(1)
+			d.countInline()
 			return n, err
 		}
 	}
 	if n, err, ok := d.blocking(fd, p, off, opcode == uring.OpWrite); ok {
-		d.inline.Add(1)
-		d.completed.Add(1)
+		d.countInline()
 		return n, err
 	}
+	var sqe uring.SQE
+	sqe.PrepRW(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off))
+	return d.runBuffer(ctx, fd, p, &sqe)
+}
+
+// runBuffer runs sqe, a read, write, receive or send of p on fd, in a
+// record of its own, with p pinned while the request is in flight; EAGAIN
+// makes the request again (see run).
+func (d *uringDriver) runBuffer(ctx context.Context, fd int, p []byte, sqe *uring.SQE) (int, error) {
 	o, idx, err := d.acquire(ctx)
 	if err != nil {
 		return 0, err
@@ -840,10 +847,14 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	defer d.slab.release(idx)
 	o.pin.Pin(&p[0])
 	defer o.pin.Unpin()
-	var sqe uring.SQE
-	sqe.PrepRW(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off))
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
+	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), sqe, true)
 	return d.finish(res, ctxDone, ctx, err)
+}
+
+// countInline counts an operation completed without the ring.
+func (d *uringDriver) countInline() {
+	d.inline.Add(1)
+	d.completed.Add(1)
 }
 
 func (d *uringDriver) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
