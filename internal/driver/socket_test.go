@@ -82,7 +82,12 @@ func TestSocketRoundTrip(t *testing.T) {
 				t.Error("accepted socket is blocking")
 			}
 			msg := bytes.Repeat([]byte("ping"), 1000)
+			// The sender is waited for before the subtest ends: the next
+			// one changes the inline switches it reads.
+			senderDone := make(chan struct{})
+			defer func() { <-senderDone }()
 			go func() {
+				defer close(senderDone)
 				for sent := 0; sent < len(msg); {
 					n, err := d.Send(ctx, c, msg[sent:])
 					if err != nil {

@@ -43,7 +43,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 				continue
 			}
 			if errno == 0 {
-				d.countInline()
+				d.countInline(uintptr(fd))
 				return int(r), a.decode(), nil
 			}
 			if errno != syscall.EAGAIN {
@@ -246,7 +246,7 @@ func (d *uringDriver) TrySend(fd int, p []byte) (int, error, bool) {
 func (d *uringDriver) trySock(fd int, p []byte, send bool) (int, error, bool) {
 	n, err, ok := TrySocket(fd, p, send)
 	if ok {
-		d.countInline()
+		d.countInline(bufHint(p))
 	}
 	return n, err, ok
 }

@@ -28,35 +28,13 @@ func (d *uringDriver) tryNowait(fd int, p []byte, off int64, write bool) (n int,
 	return nowaitRW(fd, p, off, write)
 }
 
-// fdKind is what the driver remembers about a descriptor number.
-type fdKind uint8
-
-const (
-	kindDirect  fdKind = 1 << iota // O_DIRECT is set
-	kindRegular                    // a regular file
-)
-
 // kind returns what fd is, from a per-number cache that the driver
 // forgets when it opens or closes that number. A descriptor closed and
 // reused behind the driver's back may be misjudged: that costs speed
 // (an O_DIRECT read attempted with RWF_NOWAIT blocks; a non-regular
 // descriptor taken for a regular file may block in the blocking path,
 // only while no other op is in flight), never data.
-func (d *uringDriver) kind(fd int) fdKind {
-	if v, ok := d.kinds.Load(int32(fd)); ok {
-		return v.(fdKind)
-	}
-	var k fdKind
-	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil && fl&unix.O_DIRECT != 0 {
-		k |= kindDirect
-	}
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
-		k |= kindRegular
-	}
-	d.kinds.Store(int32(fd), k)
-	return k
-}
+func (d *uringDriver) kind(fd int) fdKind { return d.kinds.get(fd) }
 
 // blocking runs a read or write of a regular file as a plain system call
 // on the calling goroutine when no other op is in flight. A lone op gains
@@ -121,12 +99,12 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	// failed: the same system call would fail again.
 	if tryInline {
 		if n, err, ok := d.nowait(fd, p, off, opcode == uring.OpWrite); ok {
-			d.countInline()
+			d.countInline(bufHint(p))
 			return n, err
 		}
 	}
 	if n, err, ok := d.blocking(fd, p, off, opcode == uring.OpWrite); ok {
-		d.countInline()
+		d.countInline(bufHint(p))
 		return n, err
 	}
 	var sqe uring.SQE
@@ -149,11 +127,9 @@ func (d *uringDriver) runBuffer(ctx context.Context, fd int, p []byte, sqe *urin
 	return d.finish(res, ctxDone, ctx, err)
 }
 
-// countInline counts an operation completed without the ring.
-func (d *uringDriver) countInline() {
-	d.inline.Add(1)
-	d.completed.Add(1)
-}
+// countInline counts an operation completed without the ring; hint
+// spreads concurrent callers over the counter's slots (see stripedCounter).
+func (d *uringDriver) countInline(hint uintptr) { d.inline.add(hint) }
 
 func (d *uringDriver) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
 	return d.rw(ctx, uring.OpRead, fd, p, off, true)
@@ -209,7 +185,7 @@ func (d *uringDriver) Open(ctx context.Context, dirfd int, path string, flags in
 	if err != nil {
 		return -1, err
 	}
-	d.kinds.Delete(int32(fd))
+	d.kinds.forget(fd)
 	return fd, nil
 }
 
@@ -240,7 +216,7 @@ func (d *uringDriver) Close(fd int) error {
 		return err
 	}
 	d.CancelFD(fd)
-	d.kinds.Delete(int32(fd))
+	d.kinds.forget(fd)
 	// A plain close(2): after CancelFD the ring holds no reference to fd
 	// that an IORING_OP_CLOSE would have to order against, and the
 	// system call is cheaper than a ring round trip.

@@ -99,13 +99,17 @@ type uringDriver struct {
 	shutErr    error
 	isClosed   atomic.Bool
 
-	enters, submitted, completed, inline, cancelled, stale atomic.Uint64
+	enters, submitted, completed, cancelled, stale atomic.Uint64
+	// inline counts the reads and writes done without the ring; they are
+	// completed ops too (Stats adds them in). Striped: every core adds to
+	// it on every page-cache hit.
+	inline stripedCounter
 	// maxPending is the high-water mark of requests whose CQE was not
 	// yet reaped; it never exceeds the CQ size (invariant 6, tested).
 	pending, maxPending atomic.Int64
 
 	reaperTid atomic.Int32 // for tests that signal the completion thread
-	kinds     sync.Map     // int32 fd → fdKind (see kind)
+	kinds     fdKinds      // see kind
 
 	// Single issuer: submitters write wakeFd to wake the completion
 	// thread, whose read request on it lands in wakeBuf.
@@ -197,11 +201,12 @@ func (d *uringDriver) Stats() Stats {
 	d.mu.Lock()
 	inflight := d.track.inflight
 	d.mu.Unlock()
+	inline := d.inline.load()
 	return Stats{
 		Enters:    d.enters.Load(),
 		Submitted: d.submitted.Load(),
-		Completed: d.completed.Load(),
-		Inline:    d.inline.Load(),
+		Completed: d.completed.Load() + inline,
+		Inline:    inline,
 		Cancelled: d.cancelled.Load(),
 		InFlight:  uint64(inflight),
 	}
