@@ -85,6 +85,8 @@ type Executor struct {
 	drvErr   error
 	draining atomic.Bool // Run has returned: shut the driver once the last task ends
 
+	sleepers sleepers // tasks in Sleep (timers.go)
+
 	cleanupMu sync.Mutex
 	cleanups  map[*cleanupEntry]struct{} // AsCleanup tasks still running
 	cleanupCh chan struct{}              // signalled when a cleanup task ends
@@ -378,6 +380,7 @@ type taskContext struct {
 	parent context.Context
 	e      *Executor
 	t      *sched.Task // nil for Executor.Context; points into the task's record
+	sleep  sleeper     // the task's place in its executor's timer queue
 }
 
 type contextKey struct{}

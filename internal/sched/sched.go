@@ -71,9 +71,13 @@ type Task struct {
 	// back a permit twice nor keep one after the task has ended.
 	state atomic.Uint32
 
-	next    *Task         // queue link, guarded by s.mu
-	started bool          // has a goroutine (or is about to); guarded by s.mu
-	wake    chan struct{} // a queued started task's hand-off signal; made when it first queues
+	next, prev *Task         // queue links, guarded by s.mu
+	started    bool          // has a goroutine (or is about to); guarded by s.mu
+	wake       handOffSignal // a queued started task waits on it for its permit
+	// lender is the task whose permit this one runs on (see RunInline),
+	// which gets the permit back when this one ends. Set before the task
+	// starts, read by its own goroutine.
+	lender *Task
 }
 
 // Task states.
@@ -89,6 +93,7 @@ const (
 // permit reaches it.
 func (s *Scheduler) Spawn(t *Task, r Runner) bool {
 	t.s, t.runner = s, r
+	t.wake.init()
 	s.spawned.Add(1)
 	s.mu.Lock()
 	if s.free > 0 && s.head == nil {
@@ -124,6 +129,10 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 		// permit straight back.
 		return nil
 	}
+	if l := t.lender; l != nil {
+		l.took() // the permit goes back to the task that lent it
+		return nil
+	}
 	return t.s.release(false)
 }
 
@@ -132,8 +141,48 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 func (t *Task) Exit(panicked bool) {
 	t.count(panicked)
 	if t.state.Swap(finished) == holding {
+		if l := t.lender; l != nil {
+			// The lender's goroutine is this one, and it is exiting too:
+			// the lender's own Exit gives the permit back.
+			l.took()
+			return
+		}
 		t.s.release(true)
 	}
+}
+
+// RunInline runs child, a task of the same scheduler that is queued and has
+// never run, on the calling goroutine with t's permit, and returns once
+// child has ended. It is how a task that joins a task not yet started
+// waits: instead of giving its permit to the head of the queue and sleeping
+// until child has run on a goroutine of its own, it lends the permit to
+// child and runs it itself, and takes the permit back when child ends. It
+// reports false, having done nothing, when child has started or t holds no
+// permit.
+//
+// If child calls runtime.Goexit, the calling goroutine exits with it.
+func (t *Task) RunInline(child *Task) bool {
+	s := t.s
+	if child.s != s || t.state.Load() != holding {
+		return false
+	}
+	s.mu.Lock()
+	if child.started || !t.state.CompareAndSwap(holding, released) {
+		s.mu.Unlock()
+		return false
+	}
+	s.unlink(child)
+	child.started = true
+	child.lender = t
+	s.mu.Unlock()
+	child.state.Store(holding) // the permit moves: running is unchanged
+	child.runner.RunTask()     // its Finish gives the permit back to t
+	if t.state.Load() == released {
+		// child ended while another goroutine held its released state, so
+		// its permit went back to the scheduler: queue for one.
+		t.Acquire()
+	}
+	return true
 }
 
 func (t *Task) count(panicked bool) {
@@ -155,6 +204,32 @@ func (t *Task) Release() bool {
 	return true
 }
 
+// Ready ends t's wait from another goroutine (a timer), as Acquire would
+// but without blocking: call it after Release returned true, and
+// AwaitPermit on t's own goroutine: t queues for a permit (or
+// takes a free one) and its goroutine, parked in AwaitPermit, is woken only
+// once it holds one. A goroutine woken by a timer and then put to sleep
+// again until a permit is free would be woken twice.
+func (t *Task) Ready() {
+	s := t.s
+	s.mu.Lock()
+	if s.free > 0 && s.head == nil {
+		s.free--
+		s.grantLocked()
+		s.mu.Unlock()
+		t.wake.send()
+		return
+	}
+	s.enqueue(t)
+	s.mu.Unlock()
+}
+
+// AwaitPermit blocks until Ready has given t a permit.
+func (t *Task) AwaitPermit() {
+	t.wake.wait()
+	t.took()
+}
+
 // Acquire blocks until the task holds a permit again. Call it after a wait
 // for which Release returned true.
 func (t *Task) Acquire() {
@@ -165,12 +240,9 @@ func (t *Task) Acquire() {
 		s.grantLocked()
 		s.mu.Unlock()
 	} else {
-		if t.wake == nil {
-			t.wake = make(chan struct{}, 1)
-		}
 		s.enqueue(t)
 		s.mu.Unlock()
-		<-t.wake // release handed us its permit
+		t.wake.wait() // release handed us its permit
 	}
 	t.took()
 }
@@ -207,13 +279,10 @@ func (t *Task) Yield() bool {
 	// Hand the permit to the head and queue behind the last waiter, in one
 	// critical section so that nobody slips in between.
 	next, fresh := s.dequeue()
-	if t.wake == nil {
-		t.wake = make(chan struct{}, 1)
-	}
 	s.enqueue(t)
 	s.mu.Unlock()
 	next.handOff(fresh, true)
-	<-t.wake
+	t.wake.wait()
 	t.took()
 	return true
 }
@@ -239,7 +308,7 @@ func (s *Scheduler) release(launch bool) *Task {
 // holds it from the start; it is launched on a new goroutine or returned.
 func (t *Task) handOff(fresh, launch bool) *Task {
 	if !fresh {
-		t.wake <- struct{}{}
+		t.wake.send()
 		return nil
 	}
 	t.state.Store(holding)
@@ -251,7 +320,7 @@ func (t *Task) handOff(fresh, launch bool) *Task {
 }
 
 func (s *Scheduler) enqueue(t *Task) {
-	t.next = nil
+	t.next, t.prev = nil, s.tail
 	if s.tail == nil {
 		s.head = t
 	} else {
@@ -259,6 +328,22 @@ func (s *Scheduler) enqueue(t *Task) {
 	}
 	s.tail = t
 	s.queued++
+}
+
+// unlink takes t, which is queued, out of the queue.
+func (s *Scheduler) unlink(t *Task) {
+	if t.prev == nil {
+		s.head = t.next
+	} else {
+		t.prev.next = t.next
+	}
+	if t.next == nil {
+		s.tail = t.prev
+	} else {
+		t.next.prev = t.prev
+	}
+	t.next, t.prev = nil, nil
+	s.queued--
 }
 
 // dequeue takes the head of the queue, if any, and reports whether it is a
@@ -271,6 +356,8 @@ func (s *Scheduler) dequeue() (t *Task, fresh bool) {
 	s.head = t.next
 	if s.head == nil {
 		s.tail = nil
+	} else {
+		s.head.prev = nil
 	}
 	t.next = nil
 	s.queued--
@@ -307,3 +394,19 @@ func (s *Scheduler) Stats() Stats {
 	st.Waiting = max(0, st.Spawned-st.Completed-st.Running-st.Runnable)
 	return st
 }
+
+// handOffSignal is how a permit is handed to a parked task: one send wakes
+// one wait, whichever comes first. It is a sync.Mutex used as a binary
+// semaphore (a Mutex may be unlocked by another goroutine than the one that
+// locked it): locked means no signal is pending, so init locks it. A
+// channel would cost each task an allocation.
+type handOffSignal struct{ mu sync.Mutex }
+
+func (h *handOffSignal) init() { h.mu.Lock() }
+
+// wait blocks until send is called, or returns at once if it was called
+// since the last wait.
+func (h *handOffSignal) wait() { h.mu.Lock() }
+
+// send wakes the wait in progress, or the next one. One send per wait.
+func (h *handOffSignal) send() { h.mu.Unlock() }
