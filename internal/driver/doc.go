@@ -95,20 +95,18 @@
 // "single": the completion thread is the only submitter; "+nowait": the
 // RWF_NOWAIT inline attempt; "default" (what Open returns) adds the lone
 // blocking call. Run alone, O_DIRECT with 128 goroutines ends with 17 OS
-// threads in the process for os.File and 7 for the default driver.
-// Reference figures on the same machine: fio io_uring O_DIRECT qd128 ≈
-// 104k IOPS, qd32 ≈ 97k; fio io_uring page cache qd32 ≈ 503k.
+// threads in the process for os.File and 7 for the default driver. fio is
+// not in this benchmark: the comparison with fio, measured in one run by
+// cmd/execbench, is in docs/ARCHITECTURE.md ("Where it stands").
 //
 // Reading the tables: for O_DIRECT the ring gives 1.6× os.File's
-// throughput at 32 goroutines and 2.5× at 128 (81% of fio's qd128), for a
-// third to a quarter of the CPU per op. Single issuer matches shared
+// throughput at 32 goroutines and 2.5× at 128, for a third to a quarter
+// of the CPU per op. Single issuer matches shared
 // submission's throughput with 6× fewer io_uring_enter calls and half the
 // CPU at 128 goroutines, and is 3× faster on cached data through the ring.
 // With the inline fast paths, page-cache reads match os.File, and a
 // single goroutine (which through the ring is bound by two thread
-// wake-ups per op) matches it on O_DIRECT. The remaining gap to fio at
-// qd32 (55k vs 97k) is the cost of waking one goroutine per completion
-// through the Go scheduler: fio reaps and resubmits on one thread.
+// wake-ups per op) matches it on O_DIRECT.
 //
 // # The portable backend
 //
