@@ -11,6 +11,56 @@
 // its calling goroutine until the op completes. The caller (the root
 // package) releases the task's worker permit around the call.
 //
+// # Invariants
+//
+// Every change keeps these, on both backends unless a rule names one; each
+// has a test, named in brackets. Tests and comments cite them by number
+// ("invariant 3").
+//
+//  1. Buffer safety: once an op method returns, the kernel never touches
+//     its buffer again. An op whose ctx is done is cancelled (uring:
+//     IORING_OP_ASYNC_CANCEL) and waited for until it has ended; if it
+//     completed anyway, its real result (the bytes read) is
+//     returned, not lost. A buffer is pinned (runtime.Pinner) while in
+//     flight, and every other piece of memory an SQE points at (path,
+//     statx buffer, sockaddr) stays valid until the kernel has consumed
+//     it. [TestBufferSafetyUnderGC, TestBufferOnMovingStack,
+//     TestReadCompletedAfterCancel]
+//  2. uring: completion records live in a slab indexed by user_data (index and
+//     generation); no Go pointer goes to the kernel as user_data, and a
+//     CQE naming a record by an old generation is ignored.
+//     [TestStaleGeneration,
+//     FuzzUserData]
+//  3. uring: requests awaiting a CQE never exceed what the CQ can hold; a full
+//     SQ queues requests, it never drops one (a cancel included).
+//     [TestTinyRing, TestSubmitFaults]
+//  4. An op that creates a resource (open, accept) and completes after its
+//     cancellation leaves no descriptor that nobody owns: the uring backend
+//     closes it and returns ctx's error; the portable backend, whose
+//     blocking call was not interrupted, returns it.
+//     [TestOpenCompletedAfterCancel, TestAcceptCompletedAfterCancel,
+//     TestOpenCancelRace]
+//  5. Closing a descriptor first cancels its ops in flight (CancelFD) and
+//     returns once none is left; they return an error.
+//     [TestCloseCancelsPendingReads, TestCancelFDWithLateOps]
+//  6. No goroutine outlives Shutdown: it ends every op in flight and the
+//     completion thread, and later ops get ErrClosed. [TestShutdown, with
+//     goleak in TestMain]
+//  7. io_uring refused, or lacking an opcode the driver needs, selects the
+//     portable backend, with the same semantics; Name and Reason say which
+//     and why. A transient shortage (EMFILE, ENFILE, ENOMEM from a limit
+//     that can change) is to be an error for that call, never a permanent
+//     fallback: Open does not keep this half yet, a shortage when the
+//     driver is opened selects portable. [TestFallbackWhenSetupRefused,
+//     TestFallbackWhenOpcodeMissing]
+//  8. Limits never turn into hangs: when every op record is in flight, a
+//     caller waits only while something in flight can free one (each op
+//     holds at most one record and gives it back when it completes).
+//     [TestTinyRing] Ring sockets are the known exception to "never
+//     starve": a receive waiting for data holds its record until data
+//     comes, so more than 4,096 of them make other ops wait (see
+//     docs/ARCHITECTURE.md, "Sockets"); net sockets hold none.
+//
 // # The uring backend
 //
 // An op takes a record from a slab (index + generation, encoded in the

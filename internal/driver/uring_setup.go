@@ -101,7 +101,7 @@ type uringDriver struct {
 
 	enters, submitted, completed, inline, cancelled, stale atomic.Uint64
 	// maxPending is the high-water mark of requests whose CQE was not
-	// yet reaped; it never exceeds the CQ size (invariant 6, tested).
+	// yet reaped; it never exceeds the CQ size (invariant 3).
 	pending, maxPending atomic.Int64
 
 	reaperTid atomic.Int32 // for tests that signal the completion thread
