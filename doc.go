@@ -89,10 +89,10 @@
 // net packages' ([*fs.PathError], [*net.OpError], [fs.ErrClosed],
 // [net.ErrClosed]), so errors.Is(err, fs.ErrNotExist) works.
 //
-// [Options.Backend] forces a backend, as does the EXECUTOR_BACKEND
-// environment variable ("uring" or "portable") when Options.Backend is
-// empty. [Executor.Backend] and [Executor.BackendReason] say which backend
-// runs and why.
+// [Options.Backend] ([BackendUring] or [BackendPortable]) forces a backend,
+// as does the EXECUTOR_BACKEND environment variable ("uring" or "portable")
+// when Options.Backend is empty. [Executor.Backend] and
+// [Executor.BackendReason] say which backend runs and why.
 //
 // # Sockets
 //
