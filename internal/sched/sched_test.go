@@ -51,6 +51,17 @@ func newTask(body func(t *fn)) *fn { return &fn{body: body} }
 // idle is a body for tasks that a test drives by hand and never runs.
 func idle(*fn) { panic("task run") }
 
+// holdingTask returns a one-worker scheduler and a task, driven by hand,
+// that holds its permit.
+func holdingTask(t *testing.T) (*Scheduler, *fn) {
+	t.Helper()
+	s, a := New(1), newTask(idle)
+	if !s.Spawn(&a.Task, a) {
+		t.Fatal("Spawn on a free permit did not grant it")
+	}
+	return s, a
+}
+
 // check verifies the permit accounting: held and free permits add up to
 // the number of workers, and running is what the test expects.
 func check(t *testing.T, s *Scheduler, running, runnable int) {
@@ -69,17 +80,33 @@ func check(t *testing.T, s *Scheduler, running, runnable int) {
 	}
 }
 
+// poll calls cond until it reports nothing wrong, and fails the test with
+// what it reports if that takes longer than timeout.
+func poll(t *testing.T, cond func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		wrong := cond()
+		if wrong == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(wrong)
+		}
+		runtime.Gosched()
+	}
+}
+
 // waitQueued waits until n tasks are queued: a goroutine that blocks in
 // Acquire has queued itself before it blocks.
 func waitQueued(t *testing.T, s *Scheduler, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for s.Stats().Runnable != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("runnable %d, want %d", s.Stats().Runnable, n)
+	poll(t, func() string {
+		if st := s.Stats(); st.Runnable != n {
+			return fmt.Sprintf("runnable %d, want %d", st.Runnable, n)
 		}
-		runtime.Gosched()
-	}
+		return ""
+	})
 }
 
 func recv[T any](t *testing.T, c <-chan T) T {
@@ -214,13 +241,12 @@ func TestFIFO(t *testing.T) {
 	}
 	check(t, s, 1, n)
 	close(gate) // first finishes; each task hands its permit to the next
-	deadline := time.Now().Add(timeout)
-	for st := s.Stats(); st.Completed != n/2+1+n/2 || st.Running != 0; st = s.Stats() {
-		if time.Now().After(deadline) {
-			t.Fatalf("Stats %+v", st)
+	poll(t, func() string {
+		if st := s.Stats(); st.Completed != n+1 || st.Running != 0 {
+			return fmt.Sprintf("Stats %+v; want %d completed, none running", st, n+1)
 		}
-		runtime.Gosched()
-	}
+		return ""
+	})
 	if want := []int{0, 1, 2, 3, 4, 5, 6, 7}; !slices.Equal(order, want) {
 		t.Fatalf("order %v, want %v", order, want)
 	}
@@ -257,30 +283,19 @@ func TestFreshTaskRunsOnFinishingGoroutine(t *testing.T) {
 		if same := ga == gb; same == exit {
 			t.Errorf("exit %v: a ran on goroutine %d, b on %d", exit, ga, gb)
 		}
-		waitRunning(t, s, 0)
-		if st := s.Stats(); st.Completed != 2 {
-			t.Errorf("Completed %d", st.Completed)
-		}
-	}
-}
-
-func waitRunning(t *testing.T, s *Scheduler, n int64) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for s.Stats().Running != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("running %d, want %d", s.Stats().Running, n)
-		}
-		runtime.Gosched()
+		poll(t, func() string {
+			if st := s.Stats(); st.Completed != 2 || st.Running != 0 {
+				return fmt.Sprintf("Stats %+v; want 2 completed, none running", st)
+			}
+			return ""
+		})
 	}
 }
 
 // TestReleaseLaunchesFreshTask: a task that releases its permit for a wait
 // goes on, so a fresh task that gets the permit starts on a new goroutine.
 func TestReleaseLaunchesFreshTask(t *testing.T) {
-	s := New(1)
-	a := newTask(idle)
-	s.Spawn(&a.Task, a)
+	s, a := holdingTask(t)
 	ran := make(chan struct{})
 	b := newTask(func(*fn) { close(ran) })
 	s.Spawn(&b.Task, b)
@@ -294,15 +309,33 @@ func TestReleaseLaunchesFreshTask(t *testing.T) {
 	check(t, s, 0, 0)
 }
 
+// foreignWait starts a wait with a's context on a goroutine that is not
+// a's: it releases a's permit, which a must hold, before foreignWait
+// returns, then acquires it again once acquire is called, and closes done.
+func foreignWait(t *testing.T, a *fn) (acquire func(), done <-chan struct{}) {
+	t.Helper()
+	released := make(chan bool)
+	proceed := make(chan struct{})
+	acquired := make(chan struct{})
+	go func() {
+		released <- a.Release()
+		<-proceed
+		a.Acquire()
+		close(acquired)
+	}()
+	if !recv(t, released) {
+		t.Fatal("foreign Release of a held permit reported false")
+	}
+	return func() { close(proceed) }, acquired
+}
+
 // TestForeignRelease: a goroutine other than the task's own releases and
 // reacquires its permit (a wait with the task's context on a plain
 // goroutine). Each permit is given back once and only once, whatever the
 // task's own goroutine does meanwhile.
 func TestForeignRelease(t *testing.T) {
 	t.Run("own goroutine waiting", func(t *testing.T) {
-		s := New(1)
-		a := newTask(idle)
-		s.Spawn(&a.Task, a)
+		s, a := holdingTask(t)
 		a.Release() // a's own goroutine waits
 		done := make(chan bool)
 		go func() { done <- a.Release() }()
@@ -315,17 +348,10 @@ func TestForeignRelease(t *testing.T) {
 		check(t, s, 0, 0)
 	})
 	t.Run("foreign wait ends first", func(t *testing.T) {
-		s := New(1)
-		a := newTask(idle)
-		s.Spawn(&a.Task, a)
-		done := make(chan struct{})
-		go func() {
-			if !a.Release() {
-				panic("foreign Release of a held permit reported false")
-			}
-			a.Acquire()
-			close(done)
-		}()
+		s, a := holdingTask(t)
+		acquire, done := foreignWait(t, a)
+		check(t, s, 0, 0)
+		acquire()
 		recv(t, done)
 		check(t, s, 1, 0)
 		if a.state.Load() != holding {
@@ -335,20 +361,8 @@ func TestForeignRelease(t *testing.T) {
 		check(t, s, 0, 0)
 	})
 	t.Run("task finishes during the foreign wait", func(t *testing.T) {
-		s := New(1)
-		a := newTask(idle)
-		s.Spawn(&a.Task, a)
-		released := make(chan struct{})
-		acquire := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			a.Release()
-			close(released)
-			<-acquire
-			a.Acquire() // gets the permit and gives it straight back
-			close(done)
-		}()
-		recv(t, released)
+		s, a := holdingTask(t)
+		acquire, done := foreignWait(t, a)
 		if a.Release() {
 			t.Fatal("the task's own Release gave up a permit already released")
 		}
@@ -359,7 +373,7 @@ func TestForeignRelease(t *testing.T) {
 			t.Fatal("Finish without a permit handed one on")
 		}
 		check(t, s, 0, 0)
-		close(acquire)
+		acquire() // gets the permit and gives it straight back
 		recv(t, done)
 		check(t, s, 0, 0)
 		if a.state.Load() != finished {
@@ -370,21 +384,11 @@ func TestForeignRelease(t *testing.T) {
 		s := New(1)
 		a, b := newTask(idle), newTask(idle)
 		s.Spawn(&a.Task, a)
-		released := make(chan struct{})
-		acquire := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			a.Release()
-			close(released)
-			<-acquire
-			a.Acquire()
-			close(done)
-		}()
-		recv(t, released)
+		acquire, done := foreignWait(t, a)
 		if !s.Spawn(&b.Task, b) { // b takes the permit the foreign wait freed
 			t.Fatal("no free permit")
 		}
-		close(acquire)
+		acquire()
 		waitQueued(t, s, 1) // the foreign Acquire
 		if a.Finish(false) != nil {
 			t.Fatal("Finish without a permit handed one on")
@@ -402,9 +406,7 @@ func TestForeignRelease(t *testing.T) {
 
 // TestYield: Yield lets every queued task run first, then continues.
 func TestYield(t *testing.T) {
-	s := New(1)
-	a := newTask(idle)
-	s.Spawn(&a.Task, a)
+	s, a := holdingTask(t)
 	if a.Yield() {
 		t.Fatal("Yield with nobody queued gave up the permit")
 	}
@@ -430,9 +432,7 @@ func TestYield(t *testing.T) {
 // TestExitWithoutPermit: Exit of a task whose permit a foreign wait holds
 // released gives nothing back.
 func TestExitWithoutPermit(t *testing.T) {
-	s := New(1)
-	a := newTask(idle)
-	s.Spawn(&a.Task, a)
+	s, a := holdingTask(t)
 	done := make(chan bool)
 	go func() { done <- a.Release() }()
 	if !recv(t, done) {
@@ -808,17 +808,7 @@ func (m *model) settle() {
 
 	// Poll until the scheduler matches the model: a step that wakes
 	// nobody (a Finish that frees its permit) signals nothing.
-	deadline := time.Now().Add(timeout)
-	for {
-		diff := m.diff()
-		if diff == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(diff)
-		}
-		runtime.Gosched()
-	}
+	poll(t, m.diff)
 }
 
 // diff compares the scheduler with the model. A broken permit accounting
