@@ -123,7 +123,7 @@ func TestSocketRoundTrip(t *testing.T) {
 	}
 }
 
-// TestAcceptCompletedAfterCancel is invariant 7 for sockets: an accept
+// TestAcceptCompletedAfterCancel is invariant 4 for sockets: an accept
 // that completes after its ctx was cancelled has the connection closed.
 func TestAcceptCompletedAfterCancel(t *testing.T) {
 	withoutInline(t)

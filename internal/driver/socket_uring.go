@@ -65,7 +65,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
 	if err == nil && ctxDone && res >= 0 {
 		// Completed after its cancellation: nobody will own the
-		// connection (invariant 7).
+		// connection (invariant 4).
 		unix.Close(int(res))
 		return -1, nil, ctx.Err()
 	}

@@ -105,7 +105,7 @@ type uringDriver struct {
 	// it on every page-cache hit.
 	inline stripedCounter
 	// maxPending is the high-water mark of requests whose CQE was not
-	// yet reaped; it never exceeds the CQ size (invariant 6, tested).
+	// yet reaped; it never exceeds the CQ size (invariant 3).
 	pending, maxPending atomic.Int64
 
 	reaperTid atomic.Int32 // for tests that signal the completion thread
