@@ -51,10 +51,11 @@ type Options struct {
 	// the ring either way. RingSockets has no effect on the portable
 	// backend.
 	//
-	// With RingSockets, each Read waiting for data holds one of the ring's
-	// 4,096 operation records until data comes: a server with more
-	// connections idle in Read than that makes its other operations wait
-	// for a record.
+	// With RingSockets, each Read (or Accept) waiting for a peer holds one
+	// of the ring's records for waiting operations until the peer acts;
+	// there are about 57,000 of them, apart from the records that file
+	// operations and sends use, so idle connections never make those wait.
+	// Past that many idle reads, a further Read waits for a record.
 	RingSockets bool
 
 	// ShutdownGrace is how long Main and Run wait, after the root task has

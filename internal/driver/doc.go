@@ -56,10 +56,11 @@
 //  8. Limits never turn into hangs: when every op record is in flight, a
 //     caller waits only while something in flight can free one (each op
 //     holds at most one record and gives it back when it completes).
-//     [TestTinyRing] Ring sockets are the known exception to "never
-//     starve": a receive waiting for data holds its record until data
-//     comes, so more than 4,096 of them make other ops wait (see
-//     docs/ARCHITECTURE.md, "Sockets"); net sockets hold none.
+//     [TestTinyRing] A receive or accept waiting for a peer may hold its
+//     record for as long as the connection is idle, so those take records
+//     from a table of their own (the CQ room the fixed records leave,
+//     about 57,000 by default): idle connections never starve file ops,
+//     sends or connects. [TestIdleReceivesLeaveRecords]
 //
 // # The uring backend
 //
@@ -68,8 +69,9 @@
 // its buffer (runtime.Pinner) and keeps every other piece of memory the
 // SQE points at (path, statx buffer) in the record, queues the SQE and
 // waits on the record's channel. The number of records bounds the
-// requests in flight so that their CQEs always fit the CQ (4× the SQ;
-// each op record and each cancel record has at most one CQE due); SQEs
+// requests in flight so that their CQEs always fit the CQ (16× the SQ,
+// clamped to the kernel's largest; each op, cancel and waiting record has
+// at most one CQE due); SQEs
 // that do not fit the SQ wait in a backlog and are never dropped. The
 // one exception is a multishot accept, whose CQEs are unbounded: if they
 // overflow the CQ the kernel keeps them (IORING_FEAT_NODROP, flushed by

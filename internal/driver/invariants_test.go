@@ -243,11 +243,11 @@ func TestStaleGeneration(t *testing.T) {
 	waitFor(t, "read in flight", func() bool { return d.Stats().InFlight == 1 })
 
 	var stale []uint64
-	for idx := uint32(0); idx < uint32(len(d.slab.ops)); idx++ {
-		gen := d.slab.ops[idx].gen.Load()
+	for idx := uint32(0); idx < d.slab.nFixed; idx++ {
+		gen := d.slab.op(idx).gen.Load()
 		stale = append(stale, userData(idx, gen-1), userData(idx, gen+1))
 	}
-	stale = append(stale, userData(uint32(len(d.slab.ops)), 0), userData(udInternal-1, 7))
+	stale = append(stale, userData(uint32(len(d.slab.chunks))*chunkLen, 0), userData(d.slab.nFixed, 1), userData(udInternal-1, 7))
 	before := d.stale.Load()
 	for _, ud := range stale {
 		nop := uring.SQE{UserData: ud}
@@ -280,7 +280,7 @@ func FuzzUserData(f *testing.F) {
 		if idx != udInternal && ud == udStop {
 			t.Fatalf("record (%d, %d) collides with the stop request", idx, gen)
 		}
-		s := newSlab(2, 2)
+		s := newSlab(2, 2, 0)
 		o := s.lookup(ud)
 		if (o != nil) != (idx < 4 && gen == 0) {
 			t.Fatalf("lookup(%d, %d) = %v", idx, gen, o)

@@ -53,7 +53,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 			break
 		}
 	}
-	o, idx, err := d.acquire(ctx)
+	o, idx, err := d.acquireWaiting(ctx) // an accept waits for a peer
 	if err != nil {
 		return -1, nil, err
 	}
@@ -227,7 +227,11 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	} else {
 		sqe.PrepRecv(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags, -1)
 	}
-	return d.runBuffer(ctx, fd, p, &sqe)
+	if send {
+		return d.runBuffer(ctx, fd, p, &sqe, d.acquire)
+	}
+	// A receive waits for the peer, for as long as the connection is idle.
+	return d.runBuffer(ctx, fd, p, &sqe, d.acquireWaiting)
 }
 
 // TrySend implements Sockets: one send with MSG_DONTWAIT.

@@ -109,14 +109,15 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	}
 	var sqe uring.SQE
 	sqe.PrepRW(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off))
-	return d.runBuffer(ctx, fd, p, &sqe)
+	return d.runBuffer(ctx, fd, p, &sqe, d.acquire)
 }
 
 // runBuffer runs sqe, a read, write, receive or send of p on fd, in a
-// record of its own, with p pinned while the request is in flight; EAGAIN
+// record of its own taken with acquire, with p pinned while the request is in flight; EAGAIN
 // makes the request again (see run).
-func (d *uringDriver) runBuffer(ctx context.Context, fd int, p []byte, sqe *uring.SQE) (int, error) {
-	o, idx, err := d.acquire(ctx)
+func (d *uringDriver) runBuffer(ctx context.Context, fd int, p []byte, sqe *uring.SQE,
+	acquire func(context.Context) (*op, uint32, error)) (int, error) {
+	o, idx, err := acquire(ctx)
 	if err != nil {
 		return 0, err
 	}

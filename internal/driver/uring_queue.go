@@ -24,15 +24,36 @@ func (d *uringDriver) acquire(ctx context.Context) (*op, uint32, error) {
 	}
 	select {
 	case idx := <-d.slab.freeOps:
-		return &d.slab.ops[idx], idx, nil
+		return d.slab.op(idx), idx, nil
 	default:
 	}
 	select {
 	case idx := <-d.slab.freeOps:
-		return &d.slab.ops[idx], idx, nil
+		return d.slab.op(idx), idx, nil
 	case <-ctx.Done():
 		return nil, 0, ctx.Err()
 	}
+}
+
+// acquireWaiting is acquire for an operation that waits for a peer (a
+// receive, an accept): its record comes from the slab's table of waiting
+// records, so that idle connections never hold the records that other
+// operations need.
+func (d *uringDriver) acquireWaiting(ctx context.Context) (*op, uint32, error) {
+	if d.isClosed.Load() {
+		return nil, 0, ErrClosed
+	}
+	select {
+	case d.slab.waitSlots <- struct{}{}:
+	default:
+		select {
+		case d.slab.waitSlots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		}
+	}
+	idx := d.slab.takeWaiting()
+	return d.slab.op(idx), idx, nil
 }
 
 // run submits sqe, the request of record idx, on behalf of descriptor fd
@@ -265,7 +286,7 @@ func (d *uringDriver) cancelAndWait(o *op, target uint64) {
 	for {
 		idx := <-d.slab.freeCncls
 		d.submitCancel(idx, target, 0, 0, stateWait)
-		c := &d.slab.ops[idx]
+		c := d.slab.op(idx)
 		<-c.done
 		res := c.res
 		d.slab.release(idx)
@@ -300,14 +321,14 @@ func (d *uringDriver) cancelWait(fd int, flags uint32, stoppable bool) bool {
 		idx = <-d.slab.freeCncls
 	}
 	d.submitCancel(idx, 0, fd, flags, stateWait)
-	<-d.slab.ops[idx].done
+	<-d.slab.op(idx).done
 	d.slab.release(idx)
 	return true
 }
 
 // submitCancel queues an IORING_OP_ASYNC_CANCEL in cancel record idx.
 func (d *uringDriver) submitCancel(idx uint32, target uint64, fd int, flags uint32, state uint32) {
-	c := &d.slab.ops[idx]
+	c := d.slab.op(idx)
 	var sqe uring.SQE
 	sqe.PrepCancel(target, fd, flags)
 	sqe.UserData = d.slab.ud(idx)

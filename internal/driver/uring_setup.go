@@ -14,7 +14,7 @@ import (
 
 // config tunes the uring backend; tests and benchmarks use other values.
 type config struct {
-	entries uint32 // SQ entries = op records = cancel records; the CQ gets 4×
+	entries uint32 // SQ entries = op records = cancel records; the CQ gets cqFactor×
 	nowait  bool   // try preadv2/pwritev2 with RWF_NOWAIT inline before using the ring
 	// singleIssuer makes the completion thread the ring's only submitter
 	// (IORING_SETUP_SINGLE_ISSUER|DEFER_TASKRUN); otherwise submitting
@@ -25,12 +25,17 @@ type config struct {
 	blocking bool
 }
 
-// defaultConfig has 4096 op records because a server keeps a receive in
-// flight on every idle connection, each holding a record until data
-// arrives: with a few hundred records, receives could hold them all while
-// the sends their data depends on wait for one. 4096 records make a CQ
-// of 16384 entries (256 KiB) and an SQ of 4096 (256 KiB of SQEs).
+// defaultConfig has 4096 op records and 4096 cancel records, an SQ of
+// 4096 entries (256 KiB of SQEs) and a CQ of 65536 (1 MiB), the kernel's
+// largest: the CQ room the fixed records leave, about 57,000 entries, is
+// what receives and accepts waiting on idle ring sockets may hold (see
+// slab), so that a server keeps a receive in flight on tens of thousands
+// of idle connections while file reads and sends still find records.
 var defaultConfig = config{entries: 4096, nowait: true, singleIssuer: true, blocking: true}
+
+// cqFactor sizes the CQ against the SQ; IORING_SETUP_CLAMP brings it down
+// to the kernel's largest CQ (65536 entries) when that is smaller.
+const cqFactor = 16
 
 // Hooks replaced by tests to simulate a kernel that refuses io_uring or
 // lacks an opcode.
@@ -146,12 +151,12 @@ func (d *uringDriver) setup() error {
 	if d.cfg.singleIssuer {
 		flags |= uring.SetupSingleIssuer | uring.SetupDeferTaskrun
 	}
-	params := uring.Params{Flags: flags, CQEntries: 4 * d.cfg.entries}
+	params := uring.Params{Flags: flags, CQEntries: cqFactor * d.cfg.entries}
 	ring, err := setupRing(d.cfg.entries, &params)
 	if err != nil && d.cfg.singleIssuer && errors.Is(err, syscall.EINVAL) {
 		// Kernels before 6.1 lack DEFER_TASKRUN: submit from any thread.
 		d.cfg.singleIssuer = false
-		params = uring.Params{Flags: flags &^ (uring.SetupSingleIssuer | uring.SetupDeferTaskrun), CQEntries: 4 * d.cfg.entries}
+		params = uring.Params{Flags: flags &^ (uring.SetupSingleIssuer | uring.SetupDeferTaskrun), CQEntries: cqFactor * d.cfg.entries}
 		ring, err = setupRing(d.cfg.entries, &params)
 	}
 	if err != nil {
@@ -189,7 +194,9 @@ func (d *uringDriver) setup() error {
 		d.wakePin.Pin(&d.wakeBuf)
 	}
 	d.ring = ring
-	d.slab = newSlab(n, n)
+	// Records that wait for a peer get the CQ room the others leave: in
+	// flight requests never exceed what the CQ holds.
+	d.slab = newSlab(n, n, ring.CQEntries()-2*n-2)
 	d.backlog = make([]uring.SQE, 0, 2*n+2)
 	return nil
 }
