@@ -15,7 +15,6 @@ const (
 	maxConns   = 5000
 	maxMsgSize = 1 << 20 // a message is one buffer per end of every connection
 	maxWorkers = 1 << 16
-	maxRounds  = 20
 )
 
 // The echo benchmark's contenders (its servers), in the order cells run

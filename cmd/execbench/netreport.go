@@ -1,12 +1,10 @@
 package main
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -89,46 +87,24 @@ func medianCells(rounds [][]netCell) []netCell {
 			anchor = rs
 		}
 	}
+	rate := func(c netCell) float64 { return c.ReqPerSec }
 	cells := make([]netCell, 0, len(rounds))
 	for _, rs := range rounds {
-		var ok []netCell
-		var reqs, ratios []float64
-		for k, r := range rs {
-			if r.Unavailable != "" {
-				continue
-			}
-			ok = append(ok, r)
-			reqs = append(reqs, r.ReqPerSec)
-			if k < len(anchor) && anchor[k].Unavailable == "" && anchor[k].ReqPerSec > 0 {
-				ratios = append(ratios, r.ReqPerSec/anchor[k].ReqPerSec)
-			}
-		}
-		if len(ok) == 0 {
+		k := medianRound(rs, rate)
+		if k < 0 {
 			cells = append(cells, rs[0])
 			continue
 		}
-		c := ok[medianIndex(reqs)]
-		c.VsNet = nil
-		if len(ratios) > 0 {
-			c.VsNet = ptr(ratios[medianIndex(ratios)])
-		}
+		c := rs[k]
+		ratios := roundRatios(rs, anchor, rate)
+		c.VsNet = median(ratios)
 		if len(rs) > 1 {
-			c.RoundsReqPerSec, c.RoundsVsNet = reqs, ratios
+			c.RoundsReqPerSec, _ = roundFigures(rs, rate)
+			c.RoundsVsNet = ratios
 		}
 		cells = append(cells, c)
 	}
 	return cells
-}
-
-// medianIndex returns the index of the median of vs (the lower of the two
-// middle values for an even count), which must not be empty.
-func medianIndex(vs []float64) int {
-	idx := make([]int, len(vs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(vs[a], vs[b]) })
-	return idx[(len(vs)-1)/2]
 }
 
 // writeNetTable prints the echo cells as an aligned table, a blank line
