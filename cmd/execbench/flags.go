@@ -37,6 +37,7 @@ type config struct {
 	dir      string
 	jsonPath string
 	svgPath  string
+	rounds   int // times each cell runs, interleaved with the others
 }
 
 // usageError is a mistake on the command line: main prints it with the
@@ -59,13 +60,14 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 		fs.PrintDefaults()
 	}
 	size := fs.String("size", "1GiB", "`size` of the test file: a multiple of 4KiB, at least 1MiB (suffixes KiB, MiB, GiB, TiB)")
-	duration := fs.Duration("duration", 2*time.Second, "how long each cell runs")
+	duration := fs.Duration("duration", time.Second, "how long each cell runs")
 	depth := fs.String("depth", "1,32,128", "concurrent readers per cell, comma-separated")
 	mode := fs.String("mode", "both", "direct (O_DIRECT), cached (page cache) or both")
 	backends := fs.String("backends", strings.Join(allBackends, ","), "contenders, comma-separated, among uring, portable, os and fio")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the test file; its file system must support O_DIRECT for the direct mode")
 	jsonPath := fs.String("json", "", "write the results as JSON to `file`")
 	svgPath := fs.String("svg", "", "write a bar chart of the results as SVG to `file`")
+	rounds := fs.Int("rounds", 3, "run every cell `N` times, interleaved, and report the medians")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -79,8 +81,11 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 		return nil, usageError{fmt.Errorf("unexpected argument %q: execbench takes flags only", fs.Arg(0))}
 	}
 
-	c := &config{duration: *duration, dir: *dir, jsonPath: *jsonPath, svgPath: *svgPath}
+	c := &config{duration: *duration, dir: *dir, jsonPath: *jsonPath, svgPath: *svgPath, rounds: *rounds}
 	var err error
+	if err := checkRounds(c.rounds); err != nil {
+		return nil, err
+	}
 	if c.size, err = parseSize(*size); err != nil {
 		return nil, usageError{fmt.Errorf("-size: %w", err)}
 	}

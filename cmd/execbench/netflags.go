@@ -64,8 +64,8 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 
 	c := &netConfig{duration: *duration, jsonPath: *jsonPath, workers: *workers, rounds: *rounds}
 	var err error
-	if c.rounds < 1 || c.rounds > maxRounds {
-		return nil, usageError{fmt.Errorf("-rounds %d: want between 1 and %d", c.rounds, maxRounds)}
+	if err := checkRounds(c.rounds); err != nil {
+		return nil, err
 	}
 	if c.workers < 0 || c.workers > maxWorkers {
 		return nil, usageError{fmt.Errorf("-workers %d: want between 0 and %d", c.workers, maxWorkers)}

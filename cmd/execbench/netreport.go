@@ -87,25 +87,24 @@ func medianCells(rounds [][]netCell) []netCell {
 			anchor = rs
 		}
 	}
-	rate := func(c netCell) float64 { return c.ReqPerSec }
 	cells := make([]netCell, 0, len(rounds))
 	for _, rs := range rounds {
-		k := medianRound(rs, rate)
-		if k < 0 {
+		c, reqs, ratios, ok := summarize(rs, netRate, anchor)
+		if !ok {
 			cells = append(cells, rs[0])
 			continue
 		}
-		c := rs[k]
-		ratios := roundRatios(rs, anchor, rate)
-		c.VsNet = median(ratios)
+		c.VsNet = median(ratios[0])
 		if len(rs) > 1 {
-			c.RoundsReqPerSec, _ = roundFigures(rs, rate)
-			c.RoundsVsNet = ratios
+			c.RoundsReqPerSec, c.RoundsVsNet = reqs, ratios[0]
 		}
 		cells = append(cells, c)
 	}
 	return cells
 }
+
+// netRate is an echo cell's figure for medians and ratios: req/s.
+func netRate(c netCell) float64 { return c.ReqPerSec }
 
 // writeNetTable prints the echo cells as an aligned table, a blank line
 // between groups of the same number of connections.

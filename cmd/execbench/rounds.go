@@ -2,12 +2,21 @@ package main
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 )
 
 // maxRounds bounds -rounds, in every subcommand.
 const maxRounds = 20
+
+// checkRounds checks the value of -rounds.
+func checkRounds(n int) error {
+	if n < 1 || n > maxRounds {
+		return usageError{fmt.Errorf("-rounds %d: want between 1 and %d", n, maxRounds)}
+	}
+	return nil
+}
 
 // Every table runs its cells in interleaved rounds (each round runs every
 // cell once, so that contenders share the machine's slow and fast moments
@@ -49,6 +58,22 @@ func roundRatios[T any](rs, anchor []T, fig func(T) float64) []float64 {
 		}
 	}
 	return out
+}
+
+// summarize reduces one contender's rounds rs to its median round by fig,
+// and, for each anchor (an anchor's rounds, in the same order as rs), the
+// same-round ratios of fig to the anchor's. ok is false if no round has
+// the figure. figs are the rounds' figures, in order.
+func summarize[T any](rs []T, fig func(T) float64, anchors ...[]T) (row T, figs []float64, ratios [][]float64, ok bool) {
+	k := medianRound(rs, fig)
+	if k < 0 {
+		return row, nil, nil, false
+	}
+	figs, _ = roundFigures(rs, fig)
+	for _, a := range anchors {
+		ratios = append(ratios, roundRatios(rs, a, fig))
+	}
+	return rs[k], figs, ratios, true
 }
 
 // medianIndex returns the index of the median of vs (the lower of the two
