@@ -28,8 +28,10 @@ const childEnv = "EXECBENCH_CELL"
 
 // cellSpec is the work of one cell for a Go contender.
 type cellSpec struct {
-	Bench     string        `json:"bench,omitempty"`    // "" for file reads, "net" for echo
-	Contender string        `json:"contender"`          // "uring", "portable" or "os"; for echo, "uring", "portable" or "net"
+	Bench     string        `json:"bench,omitempty"`    // "" for file reads, "net" for echo, "tasks" for the task workloads
+	Contender string        `json:"contender"`          // "uring", "portable" or "os"; for echo, "uring", "portable" or "net"; for tasks, a key of taskContenders
+	Sleepers  int           `json:"sleepers,omitempty"` // tasks: sleepers per nap
+	Nap       time.Duration `json:"nap,omitempty"`      // tasks: how long each sleeps
 	Conns     int           `json:"conns,omitempty"`    // echo: connections
 	MsgSize   int           `json:"msg_size,omitempty"` // echo: bytes per message
 	Workers   int           `json:"workers,omitempty"`  // echo: the executor's Workers; 0 means GOMAXPROCS
@@ -98,8 +100,11 @@ func childMain(specJSON string) {
 
 // measure runs one cell in this process.
 func measure(spec cellSpec) (cellResult, error) {
-	if spec.Bench == "net" {
+	switch spec.Bench {
+	case "net":
 		return measureNet(spec)
+	case "tasks":
+		return measureTask(spec)
 	}
 	if spec.Depth < 1 || spec.Size < blockSize || spec.Duration <= 0 {
 		return cellResult{}, fmt.Errorf("bad cell %+v", spec)

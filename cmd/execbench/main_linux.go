@@ -46,16 +46,22 @@ func main() {
 
 // run is the whole program but for the process: it parses args, measures,
 // prints progress to stderr and the table to stdout, and writes the files
-// asked for. The test file is gone when it returns. Args starting with
-// "net" run the echo benchmark instead (runNet).
+// asked for. The test file is gone when it returns. The task rows follow
+// the file table (unless -tasks none). Args starting with "net" run the
+// echo benchmark instead (runNet), "tasks" the task rows alone (runTasks).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() != nil {
 			err = errInterrupted
 		}
 	}()
-	if len(args) > 0 && args[0] == "net" {
-		return runNet(ctx, args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "net":
+			return runNet(ctx, args[1:], stdout, stderr)
+		case "tasks":
+			return runTasks(ctx, args[1:], stdout, stderr)
+		}
 	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
@@ -203,13 +209,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	for g := range rounds {
 		cells = append(cells, medianFileCells(rounds[g])...)
 	}
+	var tasks []taskCell
+	if len(c.tasks.workloads) > 0 {
+		m.Sleepers, m.Nap = c.tasks.sleepers, c.tasks.nap.String()
+		if tasks, err = measureTaskRounds(ctx, c.tasks, stderr); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stderr, "done in %.0fs\n\n", time.Since(start).Seconds())
 
 	if err := writeTable(stdout, cells); err != nil {
 		return err
 	}
+	if len(tasks) > 0 {
+		if _, err := io.WriteString(stdout, "\n"); err != nil {
+			return err
+		}
+		if err := writeTaskTables(stdout, tasks); err != nil {
+			return err
+		}
+	}
 	if c.jsonPath != "" {
-		if err := writeFile(c.jsonPath, func(w io.Writer) error { return writeJSON(w, m, cells) }); err != nil {
+		if err := writeFile(c.jsonPath, func(w io.Writer) error { return writeJSON(w, m, cells, tasks) }); err != nil {
 			return err
 		}
 	}

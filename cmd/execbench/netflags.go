@@ -73,8 +73,8 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 	if c.conns, err = parseCounts(*conns, "connection count", maxConns); err != nil {
 		return nil, usageError{fmt.Errorf("-conns: %w", err)}
 	}
-	if c.duration < minDuration || c.duration > maxDuration {
-		return nil, usageError{fmt.Errorf("-duration %v: want between %v and %v", c.duration, minDuration, maxDuration)}
+	if err := checkDuration(c.duration); err != nil {
+		return nil, err
 	}
 	n, err := parseBytes(*size)
 	if err != nil {

@@ -33,6 +33,11 @@ type cellResult struct {
 	HaveSyscalls bool          `json:"haveSyscalls,omitempty"`
 	SyscallsWhy  string        `json:"syscallsWhy,omitempty"` // why Syscalls was not measured
 	LateThreads  int           `json:"lateThreads,omitempty"` // threads whose system calls were counted from a few ms after they started
+
+	// Task cells only.
+	Mallocs    uint64 `json:"mallocs,omitempty"`    // heap allocations (runtime.MemStats.Mallocs) while measuring
+	InUseBytes int64  `json:"inUseBytes,omitempty"` // sleepers: heap and stacks in use while all sleep, summed over the naps
+	Naps       int    `json:"naps,omitempty"`       // sleepers: rounds of sleepers measured
 }
 
 // cell is one row of the table and one element of the JSON output. Figures
@@ -217,22 +222,25 @@ type machine struct {
 	FileSize       int64             `json:"file_size"`
 	CellDuration   string            `json:"cell_duration"`
 	Rounds         int               `json:"rounds"`
-	Fio            string            `json:"fio"`             // fio's version, or why there is none
-	BackendReasons map[string]string `json:"backend_reasons"` // backend: why the executor uses it, or why not
-	Notes          []string          `json:"notes,omitempty"` // what the run had to say about itself
+	Sleepers       int               `json:"sleepers,omitempty"` // the task rows' sleepers per nap
+	Nap            string            `json:"nap,omitempty"`      // and how long each sleeps
+	Fio            string            `json:"fio"`                // fio's version, or why there is none
+	BackendReasons map[string]string `json:"backend_reasons"`    // backend: why the executor uses it, or why not
+	Notes          []string          `json:"notes,omitempty"`    // what the run had to say about itself
 }
 
 // report is the JSON output.
 type report struct {
-	Machine machine `json:"machine"`
-	Cells   []cell  `json:"cells"`
+	Machine machine    `json:"machine"`
+	Cells   []cell     `json:"cells"`
+	Tasks   []taskCell `json:"tasks,omitempty"` // the task rows, as execbench tasks writes them
 }
 
 // writeJSON writes the report, indented for people who read it.
-func writeJSON(w io.Writer, m machine, cells []cell) error {
+func writeJSON(w io.Writer, m machine, cells []cell, tasks []taskCell) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(report{Machine: m, Cells: cells})
+	return enc.Encode(report{Machine: m, Cells: cells, Tasks: tasks})
 }
 
 // sizeString formats a byte count with the largest binary unit that

@@ -132,7 +132,7 @@ func testMachine() machine {
 
 func TestWriteJSON(t *testing.T) {
 	var b bytes.Buffer
-	if err := writeJSON(&b, testMachine(), sampleCells()); err != nil {
+	if err := writeJSON(&b, testMachine(), sampleCells(), nil); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {

@@ -13,18 +13,20 @@ import (
 	"time"
 )
 
-// runArgs are a small, quick run: an 8 MiB file, 2 rounds of 50 ms cells.
+// runArgs are a small, quick run: an 8 MiB file, 2 rounds of 50 ms cells,
+// no task rows.
 func runArgs(dir, mode string) []string {
 	return []string{"-size", "8MiB", "-duration", "50ms", "-rounds", "2", "-depth", "1,4", "-mode", mode,
-		"-backends", "uring,portable,os", "-dir", dir}
+		"-backends", "uring,portable,os", "-dir", dir, "-tasks", "none"}
 }
 
 // ranges matches the range of rounds beside a ratio in a table.
 var ranges = regexp.MustCompile(` \([0-9.]+–[0-9.]+\)`)
 
 // checkRun runs the program with args plus -json and -svg, and checks that
-// it printed one row per cell with figures, and removed its file from dir.
-func checkRun(t *testing.T, dir string, args []string, modeName string) {
+// it printed one row per cell with figures, and removed its file from dir;
+// and the task rows if tasks, none if not.
+func checkRun(t *testing.T, dir string, args []string, modeName string, tasks bool) {
 	t.Helper()
 	out := t.TempDir()
 	jsonPath, svgPath := filepath.Join(out, "r.json"), filepath.Join(out, "r.svg")
@@ -75,6 +77,14 @@ func checkRun(t *testing.T, dir string, args []string, modeName string) {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
+	if tasks {
+		checkTaskTables(t, stdout.String())
+		if len(rep.Tasks) != len(taskContenders) || rep.Machine.Sleepers != 1000 {
+			t.Errorf("JSON report's tasks: %+v", rep.Tasks)
+		}
+	} else if strings.Contains(stdout.String(), "ns/op") || len(rep.Tasks) != 0 {
+		t.Errorf("task rows with -tasks none:\n%s", stdout.String())
+	}
 	if len(rep.Cells) != 6 || rep.Machine.Rounds != 2 || rep.Machine.GOMAXPROCS < 1 || rep.Machine.Kernel == "" || rep.Machine.BackendReasons["portable"] == "" {
 		t.Errorf("JSON report: %s", b)
 	}
@@ -95,7 +105,9 @@ func checkRun(t *testing.T, dir string, args []string, modeName string) {
 
 func TestRunCached(t *testing.T) {
 	dir := t.TempDir()
-	checkRun(t, dir, runArgs(dir, "cached"), "page cache")
+	// The task rows follow the file table, with its rounds.
+	args := append(runArgs(dir, "cached"), "-tasks", "all", "-sleepers", "1000", "-nap", "5ms")
+	checkRun(t, dir, args, "page cache", true)
 }
 
 func TestRunDirect(t *testing.T) {
@@ -112,7 +124,7 @@ func TestRunDirect(t *testing.T) {
 		t.Skipf("%s (%s): %s", dir, fsName(dir), why)
 	}
 	os.Remove(probe)
-	checkRun(t, dir, runArgs(dir, "direct"), "O_DIRECT")
+	checkRun(t, dir, runArgs(dir, "direct"), "O_DIRECT", false)
 }
 
 // TestRunInterrupted: a cancelled run (Ctrl-C) stops, says so, and removes
@@ -154,7 +166,7 @@ func TestRunWithoutFio(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("PATH", t.TempDir())
 	var stdout, stderr strings.Builder
-	args := []string{"-size", "1MiB", "-duration", "20ms", "-depth", "1", "-mode", "cached", "-backends", "os,fio", "-dir", dir}
+	args := []string{"-size", "1MiB", "-duration", "20ms", "-depth", "1", "-mode", "cached", "-backends", "os,fio", "-dir", dir, "-tasks", "none"}
 	if err := run(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
 	}
