@@ -107,10 +107,11 @@ func medianCells(rounds [][]netCell) []netCell {
 func netRate(c netCell) float64 { return c.ReqPerSec }
 
 // writeNetTable prints the echo cells as an aligned table, a blank line
-// between groups of the same number of connections.
+// between groups of the same number of connections. A ratio measured over
+// several rounds shows the range of its rounds beside it.
 func writeNetTable(w io.Writer, cells []netCell) error {
 	var b strings.Builder
-	const format = "%5s  %-18s %11s %6s %8s %8s %11s %13s %8s\n"
+	const format = "%5s  %-18s %11s %-16s %8s %8s %11s %13s %8s\n"
 	fmt.Fprintf(&b, format, "conns", "server", "req/s", "×net", "p50 µs", "p99 µs", "CPU µs/req", "syscalls/req", "threads")
 	for i, c := range cells {
 		if i > 0 && c.Conns != cells[i-1].Conns {
@@ -121,7 +122,7 @@ func writeNetTable(w io.Writer, cells []netCell) error {
 			continue
 		}
 		fmt.Fprintf(&b, format, strconv.Itoa(c.Conns), c.Name, group(int64(math.Round(c.ReqPerSec))),
-			fixed(c.VsNet, 2), fixed(c.P50, 1), fixed(c.P99, 1), fixed(c.CPUPerReq, 1), fixed(c.SyscallsPerReq, 2), integer(c.Threads))
+			withRange(c.VsNet, c.RoundsVsNet, 2), fixed(c.P50, 1), fixed(c.P99, 1), fixed(c.CPUPerReq, 1), fixed(c.SyscallsPerReq, 2), integer(c.Threads))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
