@@ -68,11 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	m := machine{
-		Time:           time.Now().UTC().Format(time.RFC3339),
-		GOMAXPROCS:     runtime.GOMAXPROCS(0),
-		NumCPU:         runtime.NumCPU(),
-		Kernel:         kernelRelease(),
-		GoVersion:      runtime.Version(),
+		host:           thisHost(),
 		Dir:            c.dir,
 		FileSystem:     fsName(c.dir),
 		FileSize:       c.size,
@@ -275,6 +271,17 @@ func ensureCached(ctx context.Context, name string, always bool, stderr io.Write
 // minResident is the fraction of the file that must be in the page cache
 // for a page-cache cell; below it, the file is read through again.
 const minResident = 0.99
+
+// thisHost describes this machine and run.
+func thisHost() host {
+	return host{
+		Time:       time.Now().UTC().Format(time.RFC3339),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU:     runtime.NumCPU(),
+		Kernel:     kernelRelease(),
+		GoVersion:  runtime.Version(),
+	}
+}
 
 // probeBackend opens an executor's I/O driver on backend b and returns the
 // backend's name ("" if it could not be opened) and why.

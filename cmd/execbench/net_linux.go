@@ -37,11 +37,7 @@ func runNet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	m := netMachine{
-		Time:           time.Now().UTC().Format(time.RFC3339),
-		GOMAXPROCS:     runtime.GOMAXPROCS(0),
-		NumCPU:         runtime.NumCPU(),
-		Kernel:         kernelRelease(),
-		GoVersion:      runtime.Version(),
+		host:           thisHost(),
 		CellDuration:   c.duration.String(),
 		MsgSize:        c.size,
 		Workers:        cmp.Or(c.workers, runtime.GOMAXPROCS(0)),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -130,11 +129,7 @@ func writeNetTable(w io.Writer, cells []netCell) error {
 
 // netMachine describes where and how the echo results were measured.
 type netMachine struct {
-	Time           string            `json:"time"`
-	GOMAXPROCS     int               `json:"gomaxprocs"`
-	NumCPU         int               `json:"num_cpu"`
-	Kernel         string            `json:"kernel"`
-	GoVersion      string            `json:"go_version"`
+	host
 	CellDuration   string            `json:"cell_duration"`
 	MsgSize        int               `json:"msg_size"`
 	Workers        int               `json:"workers"` // the executor servers' Workers
@@ -144,11 +139,9 @@ type netMachine struct {
 	Notes          []string          `json:"notes,omitempty"`
 }
 
-// writeNetJSON writes the echo report, indented for people who read it.
+// writeNetJSON writes the echo report.
 func writeNetJSON(w io.Writer, m netMachine, cells []netCell) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
+	return writeIndented(w, struct {
 		Machine netMachine `json:"machine"`
 		Cells   []netCell  `json:"cells"`
 	}{m, cells})

@@ -210,13 +210,18 @@ func group(n int64) string {
 	return b.String()
 }
 
+// host describes the machine and the run, in every JSON report.
+type host struct {
+	Time       string `json:"time"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	NumCPU     int    `json:"num_cpu"`
+	Kernel     string `json:"kernel"`
+	GoVersion  string `json:"go_version"`
+}
+
 // machine describes where and how the results were measured.
 type machine struct {
-	Time           string            `json:"time"`
-	GOMAXPROCS     int               `json:"gomaxprocs"`
-	NumCPU         int               `json:"num_cpu"`
-	Kernel         string            `json:"kernel"`
-	GoVersion      string            `json:"go_version"`
+	host
 	Dir            string            `json:"dir"`
 	FileSystem     string            `json:"file_system"`
 	FileSize       int64             `json:"file_size"`
@@ -236,11 +241,16 @@ type report struct {
 	Tasks   []taskCell `json:"tasks,omitempty"` // the task rows, as execbench tasks writes them
 }
 
-// writeJSON writes the report, indented for people who read it.
+// writeJSON writes the report.
 func writeJSON(w io.Writer, m machine, cells []cell, tasks []taskCell) error {
+	return writeIndented(w, report{Machine: m, Cells: cells, Tasks: tasks})
+}
+
+// writeIndented writes v as JSON, indented for people who read it.
+func writeIndented(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(report{Machine: m, Cells: cells, Tasks: tasks})
+	return enc.Encode(v)
 }
 
 // sizeString formats a byte count with the largest binary unit that

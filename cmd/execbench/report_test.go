@@ -125,7 +125,7 @@ func TestGroup(t *testing.T) {
 }
 
 func testMachine() machine {
-	return machine{Time: "2026-01-01T00:00:00Z", GOMAXPROCS: 2, NumCPU: 2, Kernel: "6.18", GoVersion: "go1.26",
+	return machine{host: host{Time: "2026-01-01T00:00:00Z", GOMAXPROCS: 2, NumCPU: 2, Kernel: "6.18", GoVersion: "go1.26"},
 		Dir: "/tmp", FileSystem: "ext2/3/4", FileSize: 1 << 30, CellDuration: "2s", Fio: "fio-3.33",
 		BackendReasons: map[string]string{"uring": "io_uring available", "portable": "requested"}}
 }

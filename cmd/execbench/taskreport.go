@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -211,11 +210,7 @@ func writeTaskTables(w io.Writer, cells []taskCell) error {
 
 // taskMachine describes where and how the task rows were measured.
 type taskMachine struct {
-	Time         string   `json:"time"`
-	GOMAXPROCS   int      `json:"gomaxprocs"`
-	NumCPU       int      `json:"num_cpu"`
-	Kernel       string   `json:"kernel"`
-	GoVersion    string   `json:"go_version"`
+	host
 	CellDuration string   `json:"cell_duration"`
 	Rounds       int      `json:"rounds"`
 	Sleepers     int      `json:"sleepers"`
@@ -223,11 +218,9 @@ type taskMachine struct {
 	Notes        []string `json:"notes,omitempty"`
 }
 
-// writeTaskJSON writes the task report, indented for people who read it.
+// writeTaskJSON writes the task report.
 func writeTaskJSON(w io.Writer, m taskMachine, cells []taskCell) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
+	return writeIndented(w, struct {
 		Machine taskMachine `json:"machine"`
 		Tasks   []taskCell  `json:"tasks"`
 	}{m, cells})

@@ -23,11 +23,7 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	m := taskMachine{
-		Time:         time.Now().UTC().Format(time.RFC3339),
-		GOMAXPROCS:   runtime.GOMAXPROCS(0),
-		NumCPU:       runtime.NumCPU(),
-		Kernel:       kernelRelease(),
-		GoVersion:    runtime.Version(),
+		host:         thisHost(),
 		CellDuration: c.duration.String(),
 		Rounds:       c.rounds,
 		Sleepers:     c.sleepers,
