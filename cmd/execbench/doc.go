@@ -135,8 +135,11 @@
 //	                      waits until all are asleep, notes the memory in
 //	                      use and waits for them to wake.
 //
-// A cell warms up briefly (a nap, for sleepers), then runs for -duration
-// (sleepers: whole naps, at least one). The first table's columns are:
+// A ping-pong or spawn+join cell warms up briefly, then runs for
+// -duration. A sleepers cell measures one nap, the first of its process:
+// a later nap would reuse the goroutine structures and stacks of the
+// first, which the runtime keeps, and count them as in use before it
+// started. The first table's columns are:
 //
 //	ns/op       wall time per op
 //	×anchor     ns/op divided by the anchor's in the same round: a cost,
@@ -161,7 +164,7 @@
 // Its flags are:
 //
 //	-tasks LIST       workloads among pingpong, spawn and sleep (default all)
-//	-duration D       how long each cell runs (default 1s)
+//	-duration D       how long each cell runs but sleepers (default 1s)
 //	-rounds N         rounds of every cell (default 3)
 //	-sleepers N       sleepers per nap, up to 1,000,000 (default 100000)
 //	-nap D            how long each sleeps (default 300ms)

@@ -37,7 +37,7 @@ type cellResult struct {
 	// Task cells only.
 	Mallocs    uint64 `json:"mallocs,omitempty"`    // heap allocations (runtime.MemStats.Mallocs) while measuring
 	InUseBytes int64  `json:"inUseBytes,omitempty"` // sleepers: heap and stacks in use while all sleep, summed over the naps
-	Naps       int    `json:"naps,omitempty"`       // sleepers: rounds of sleepers measured
+	Naps       int    `json:"naps,omitempty"`       // sleepers: naps measured
 }
 
 // cell is one row of the table and one element of the JSON output. Figures

@@ -83,7 +83,7 @@ func parseTaskFlags(args []string, w io.Writer) (*taskConfig, error) {
 		fs.PrintDefaults()
 	}
 	tf := addTaskFlags(fs, false)
-	duration := fs.Duration("duration", time.Second, "how long each cell runs (a sleep cell: at least one nap)")
+	duration := fs.Duration("duration", time.Second, "how long each cell runs (a sleep cell: one nap)")
 	rounds := fs.Int("rounds", 3, "run every cell `N` times, interleaved, and report the medians")
 	jsonPath := fs.String("json", "", "write the results as JSON to `file`")
 	if err := fs.Parse(args); err != nil {

@@ -301,39 +301,34 @@ func goWaitGroup(stop *atomic.Bool) int64 {
 	return n
 }
 
-// sleepers: start spec.Sleepers sleepers with start, wait until all are
-// asleep, note the memory in use, wait for them to wake: a nap, as one op
-// of taskbench's Sleepers. One nap warms up; the naps that follow are
-// measured, at least one, until spec.Duration has passed.
+// sleepers measures a nap, one op of taskbench's Sleepers: collect
+// garbage, start spec.Sleepers sleepers with start, wait until all are
+// asleep, note the memory in use, wait for them to wake.
+//
+// It measures the first nap of the process, with no warm-up: the memory
+// of a nap is that of goroutines the process never had before (a later
+// nap reuses the first one's goroutine structures and stacks, kept by the
+// runtime, and would count them as in use before it started), as
+// taskbench's Sleepers measures when a nap outlasts -benchtime.
 func sleepers(spec cellSpec, start func(asleep *atomic.Int64, wg *sync.WaitGroup)) cellResult {
-	n := int64(spec.Sleepers)
-	nap := func() (inUse int64) {
-		runtime.GC()
-		before := memInUse()
-		var asleep atomic.Int64
-		var wg sync.WaitGroup
-		wg.Add(spec.Sleepers)
-		start(&asleep, &wg)
-		for asleep.Load() < n {
-			time.Sleep(time.Millisecond)
-		}
-		inUse = int64(memInUse()) - int64(before)
-		wg.Wait()
-		return inUse
-	}
-	nap()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	var r cellResult
 	m := startMeter()
-	end := time.Now().Add(spec.Duration)
-	for r.Naps == 0 || time.Now().Before(end) {
-		r.InUseBytes += nap()
-		r.Naps++
+	runtime.GC()
+	inUse := memInUse()
+	var asleep atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(spec.Sleepers)
+	start(&asleep, &wg)
+	for asleep.Load() < int64(spec.Sleepers) {
+		time.Sleep(time.Millisecond)
 	}
+	r.InUseBytes = int64(memInUse()) - int64(inUse)
+	wg.Wait()
 	m.stop(&r)
 	runtime.ReadMemStats(&after)
-	r.Ops = int64(r.Naps) * n
+	r.Ops, r.Naps = int64(spec.Sleepers), 1
 	r.Mallocs = after.Mallocs - before.Mallocs
 	return r
 }
