@@ -156,9 +156,15 @@
 //	            sleeping, waking and ending them all, and the collection
 //	            before (sleeping goroutines cost little wall time)
 //	×anchor     CPU ms/nap divided by time.Sleep's in the same round
+//	start ms    wall time from the first sleeper's start to all asleep
 //	bytes/task  heap, stacks and span structures in use (HeapInuse +
 //	            StackInuse + MSpanInuse) while all sleep, less before they
-//	            started, per sleeper; × is its ratio to time.Sleep's
+//	            started, per sleeper; × is its ratio to time.Sleep's. Only
+//	            if start ms is below the nap: else the first sleepers may
+//	            have woken, and their goroutines served later ones, before
+//	            the last slept, and the figure would be too small; "-" and
+//	            a note under the table then (on a loaded machine, use a
+//	            longer -nap)
 //	allocs/task heap allocations per sleeper, and its ratio
 //
 // Its flags are:

@@ -35,9 +35,10 @@ type cellResult struct {
 	LateThreads  int           `json:"lateThreads,omitempty"` // threads whose system calls were counted from a few ms after they started
 
 	// Task cells only.
-	Mallocs    uint64 `json:"mallocs,omitempty"`    // heap allocations (runtime.MemStats.Mallocs) while measuring
-	InUseBytes int64  `json:"inUseBytes,omitempty"` // sleepers: heap and stacks in use while all sleep, summed over the naps
-	Naps       int    `json:"naps,omitempty"`       // sleepers: naps measured
+	Mallocs    uint64        `json:"mallocs,omitempty"`    // heap allocations (runtime.MemStats.Mallocs) while measuring
+	InUseBytes int64         `json:"inUseBytes,omitempty"` // sleepers: heap and stacks in use while all sleep
+	BytesWhy   string        `json:"bytesWhy,omitempty"`   // sleepers: why InUseBytes was not measured
+	StartAll   time.Duration `json:"startAll,omitempty"`   // sleepers: from the first start to all asleep
 }
 
 // cell is one row of the table and one element of the JSON output. Figures

@@ -56,12 +56,15 @@ type taskCell struct {
 	CPUNsPerOp  *float64 `json:"cpu_ns_per_op"`
 	AllocsPerOp *float64 `json:"allocs_per_op"`
 	Threads     *int     `json:"os_threads"`
-	// Sleepers: the sleepers of one nap, the process's CPU time per nap
-	// (of them all, from spawning to the last one's end), and the heap
-	// and stacks in use per sleeper while they all sleep.
+	// Sleepers: the sleepers of a nap, the process's CPU time per nap
+	// (of them all, from spawning to the last one's end), the time it took
+	// to start them all, and the heap and stacks in use per sleeper while
+	// they all sleep (or why not measured: see sleepers).
 	Sleepers     int       `json:"sleepers,omitempty"`
 	CPUMsPerNap  *float64  `json:"cpu_ms_per_nap,omitempty"`
+	StartMs      *float64  `json:"start_all_ms,omitempty"`
 	BytesPerTask *float64  `json:"bytes_per_task,omitempty"`
+	BytesWhy     string    `json:"bytes_unmeasured,omitempty"`
 	Ratio        *float64  `json:"ratio_to_anchor"`
 	CPURatio     *float64  `json:"cpu_ratio_to_anchor"`
 	AllocsRatio  *float64  `json:"allocs_ratio_to_anchor"`
@@ -92,12 +95,15 @@ func newTaskCell(tc taskContender, r cellResult) taskCell {
 	if r.Threads > 0 {
 		c.Threads = ptr(r.Threads)
 	}
-	if r.Naps > 0 {
-		c.Sleepers = int(r.Ops) / r.Naps
+	if tc.workload == "sleep" { // an op is a sleeper, of one nap
+		c.Sleepers = int(r.Ops)
 		if r.HaveCPU {
-			c.CPUMsPerNap = ptr(float64(r.CPU.Nanoseconds()) / 1e6 / float64(r.Naps))
+			c.CPUMsPerNap = ptr(float64(r.CPU.Nanoseconds()) / 1e6)
 		}
-		c.BytesPerTask = ptr(float64(r.InUseBytes) / n)
+		c.StartMs = ptr(float64(r.StartAll.Microseconds()) / 1e3)
+		if c.BytesWhy = r.BytesWhy; c.BytesWhy == "" {
+			c.BytesPerTask = ptr(float64(r.InUseBytes) / n)
+		}
 	}
 	return c
 }
@@ -189,8 +195,9 @@ func writeTaskTables(w io.Writer, cells []taskCell) error {
 		for _, c := range sleep {
 			n = max(n, c.Sleepers)
 		}
-		const format = "%-20s %-16s %12s %-17s %10s %6s %11s %7s %7s\n"
-		fmt.Fprintf(&b, format, group(int64(n))+" sleepers", "contender", "CPU ms/nap", "×anchor", "bytes/task", "×", "allocs/task", "×", "threads")
+		const format = "%-20s %-16s %12s %-17s %8s %10s %6s %11s %7s %7s\n"
+		fmt.Fprintf(&b, format, group(int64(n))+" sleepers", "contender", "CPU ms/nap", "×anchor", "start ms", "bytes/task", "×", "allocs/task", "×", "threads")
+		why := ""
 		for _, c := range sleep {
 			if c.Unavailable != "" {
 				fmt.Fprintf(&b, "%-20s %-16s %12s  %s\n", "", c.Name, "-", c.Unavailable)
@@ -199,9 +206,14 @@ func writeTaskTables(w io.Writer, cells []taskCell) error {
 			bytes := "-"
 			if c.BytesPerTask != nil {
 				bytes = group(int64(math.Round(*c.BytesPerTask)))
+			} else if why == "" {
+				why = c.Name + ": bytes/task not measured: " + c.BytesWhy
 			}
-			fmt.Fprintf(&b, format, "", c.Name, fixed(c.CPUMsPerNap, 1), withRange(c.Ratio, c.RoundsRatio, 2),
+			fmt.Fprintf(&b, format, "", c.Name, fixed(c.CPUMsPerNap, 1), withRange(c.Ratio, c.RoundsRatio, 2), fixed(c.StartMs, 0),
 				bytes, fixed(c.BytesRatio, 2), fixed(c.AllocsPerOp, 2), fixed(c.AllocsRatio, 2), integer(c.Threads))
+		}
+		if why != "" {
+			b.WriteString(why + "\n")
 		}
 	}
 	_, err := io.WriteString(w, b.String())

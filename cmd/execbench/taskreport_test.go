@@ -21,9 +21,9 @@ func taskRounds(cost [][]float64) [][]taskCell {
 				r = cellResult{Ops: 1000, Elapsed: time.Duration(v * 1000), CPU: time.Duration(v * 500), HaveCPU: true,
 					Mallocs: uint64(j) * 1000, Threads: 4}
 				if tc.workload == "sleep" {
-					// 2 naps of 500 sleepers, v ms of CPU each.
-					r = cellResult{Ops: 1000, Naps: 2, Elapsed: 700 * time.Millisecond, CPU: time.Duration(2 * v * 1e6), HaveCPU: true,
-						Mallocs: uint64(j) * 1000, InUseBytes: int64(j) * 1_000_000, Threads: 6}
+					// A nap of 500 sleepers, v ms of CPU.
+					r = cellResult{Ops: 500, Elapsed: 700 * time.Millisecond, CPU: time.Duration(v * 1e6), HaveCPU: true,
+						Mallocs: uint64(j) * 500, InUseBytes: int64(j) * 500_000, StartAll: 120 * time.Millisecond, Threads: 6}
 				}
 			}
 			rounds[j] = append(rounds[j], newTaskCell(tc, r))
@@ -86,9 +86,9 @@ ping-pong, 1 worker  goroutines+chan     100.0 1.00                   50.0   1.0
 spawn+join           executor            400.0 -                     200.0      -      3.00       4
 spawn+join           go+WaitGroup            -  failed: boom
 
-500 sleepers         contender          CPU ms/nap ×anchor           bytes/task      × allocs/task       × threads
-                     executor.Sleep          600.0 2.07 (2.07–2.40)       5,000   0.83        5.00    0.83       6
-                     time.Sleep              250.0 1.00                   6,000   1.00        6.00    1.00       6
+500 sleepers         contender          CPU ms/nap ×anchor           start ms bytes/task      × allocs/task       × threads
+                     executor.Sleep          600.0 2.07 (2.07–2.40)       120      5,000   0.83        5.00    0.83       6
+                     time.Sleep              250.0 1.00                   120      6,000   1.00        6.00    1.00       6
 `
 	if b.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", b.String(), want)
@@ -100,6 +100,21 @@ spawn+join           go+WaitGroup            -  failed: boom
 	}
 	if s := b.String(); strings.Contains(s, "ns/op") || !strings.HasPrefix(s, "500 sleepers") {
 		t.Errorf("sleepers alone:\n%s", s)
+	}
+
+	// A nap whose sleepers did not all sleep at once has no bytes/task,
+	// and the table says why.
+	late := newTaskCell(taskContenders[5], cellResult{Ops: 500, Elapsed: time.Second, CPU: time.Second, HaveCPU: true,
+		InUseBytes: 1000, StartAll: 400 * time.Millisecond, BytesWhy: "starting took too long"})
+	if late.BytesPerTask != nil || !near(late.StartMs, 400) || !near(late.CPUMsPerNap, 1000) {
+		t.Errorf("late sleepers: %+v", late)
+	}
+	b.Reset()
+	if err := writeTaskTables(&b, []taskCell{late}); err != nil {
+		t.Fatal(err)
+	}
+	if s := b.String(); !strings.Contains(s, "      400          -") || !strings.HasSuffix(s, "\nexecutor.Sleep: bytes/task not measured: starting took too long\n") {
+		t.Errorf("late sleepers:\n%s", s)
 	}
 
 	var js bytes.Buffer

@@ -310,6 +310,11 @@ func goWaitGroup(stop *atomic.Bool) int64 {
 // nap reuses the first one's goroutine structures and stacks, kept by the
 // runtime, and would count them as in use before it started), as
 // taskbench's Sleepers measures when a nap outlasts -benchtime.
+//
+// The memory is that of all the sleepers only if all sleep at once: if
+// starting them took the nap or longer, the first may have woken, and
+// their goroutines served later ones, before the last slept; the memory
+// is then not reported (BytesWhy says why), as it would be too small.
 func sleepers(spec cellSpec, start func(asleep *atomic.Int64, wg *sync.WaitGroup)) cellResult {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -320,15 +325,22 @@ func sleepers(spec cellSpec, start func(asleep *atomic.Int64, wg *sync.WaitGroup
 	var asleep atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(spec.Sleepers)
+	t0 := time.Now()
 	start(&asleep, &wg)
 	for asleep.Load() < int64(spec.Sleepers) {
 		time.Sleep(time.Millisecond)
 	}
+	r.StartAll = time.Since(t0)
 	r.InUseBytes = int64(memInUse()) - int64(inUse)
+	if r.StartAll >= spec.Nap {
+		r.InUseBytes = 0
+		r.BytesWhy = fmt.Sprintf("starting the sleepers took %v, the nap is %v: the first woke before the last slept; use a longer -nap",
+			r.StartAll.Round(time.Millisecond), spec.Nap)
+	}
 	wg.Wait()
 	m.stop(&r)
 	runtime.ReadMemStats(&after)
-	r.Ops, r.Naps = int64(spec.Sleepers), 1
+	r.Ops = int64(spec.Sleepers)
 	r.Mallocs = after.Mallocs - before.Mallocs
 	return r
 }
