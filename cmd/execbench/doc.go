@@ -12,10 +12,10 @@
 //	go run ./cmd/execbench net -conns 1,64 -duration 1s -json net.json
 //
 // The first command, with no subcommand, prints the file table and then
-// the task tables (as execbench tasks does): with the echo table of the
-// second, these are every figure the project tracks. It takes about three
-// minutes with fio installed: 72 file cells (2 modes, 3 depths, 4
-// contenders, 3 rounds) of 1 s each, then 21 task cells.
+// the task tables (as execbench tasks does): with the echo table of
+// execbench net -rounds 5, these are every figure the project tracks. It
+// takes about three minutes with fio installed: 72 file cells (2 modes,
+// 3 depths, 4 contenders, 3 rounds) of 1 s each, then 21 task cells.
 //
 // # Rounds
 //
@@ -84,7 +84,8 @@
 //
 //	-size SIZE        size of the test file, a multiple of 4KiB and at least
 //	                  1MiB: 1GiB, 256MiB, 8MiB… (default 1GiB)
-//	-duration D       how long each cell runs, file and task (default 1s)
+//	-duration D       how long each cell runs, file and task but sleepers
+//	                  (default 1s)
 //	-rounds N         rounds of every cell, file and task (default 3)
 //	-depth LIST       concurrent readers, comma-separated (default 1,32,128)
 //	-mode M           direct, cached or both (default both)
