@@ -137,10 +137,13 @@
 //	                      use and waits for them to wake.
 //
 // A ping-pong or spawn+join cell warms up briefly, then runs for
-// -duration. A sleepers cell measures one nap, the first of its process:
-// a later nap would reuse the goroutine structures and stacks of the
-// first, which the runtime keeps, and count them as in use before it
-// started. The first table's columns are:
+// -duration. A sleepers cell runs two naps. The first of the process
+// gives the memory and allocations, and the CPU time of a cold start: its
+// sleepers' goroutines are new (a later nap reuses the goroutine
+// structures and stacks of the first, which the runtime keeps, and would
+// count them as in use before it started). The second gives the CPU time
+// of a process that has had sleepers before, as a long-running one has.
+// The first table's columns are:
 //
 //	ns/op       wall time per op
 //	×anchor     ns/op divided by the anchor's in the same round: a cost,
@@ -153,11 +156,14 @@
 //
 // The sleepers' table:
 //
-//	CPU ms/nap  user+system CPU time of the process per nap: spawning,
-//	            sleeping, waking and ending them all, and the collection
-//	            before (sleeping goroutines cost little wall time)
+//	CPU ms/nap  user+system CPU time of the process in the second nap:
+//	            spawning, sleeping, waking and ending them all, and the
+//	            collection before (sleeping goroutines cost little wall
+//	            time)
 //	×anchor     CPU ms/nap divided by time.Sleep's in the same round
-//	start ms    wall time from the first sleeper's start to all asleep
+//	cold ms     the same for the first nap, and its ratio (×)
+//	start ms    wall time from the first sleeper's start to all asleep,
+//	            in the first nap
 //	bytes/task  heap, stacks and span structures in use (HeapInuse +
 //	            StackInuse + MSpanInuse) while all sleep, less before they
 //	            started, per sleeper; × is its ratio to time.Sleep's. Only

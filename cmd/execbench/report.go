@@ -36,6 +36,7 @@ type cellResult struct {
 
 	// Task cells only.
 	Mallocs    uint64        `json:"mallocs,omitempty"`    // heap allocations (runtime.MemStats.Mallocs) while measuring
+	ColdCPU    time.Duration `json:"coldCPU,omitempty"`    // sleepers: CPU time of the process's first nap (CPU: of the second)
 	InUseBytes int64         `json:"inUseBytes,omitempty"` // sleepers: heap and stacks in use while all sleep
 	BytesWhy   string        `json:"bytesWhy,omitempty"`   // sleepers: why InUseBytes was not measured
 	StartAll   time.Duration `json:"startAll,omitempty"`   // sleepers: from the first start to all asleep

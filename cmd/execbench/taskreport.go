@@ -56,12 +56,16 @@ type taskCell struct {
 	CPUNsPerOp  *float64 `json:"cpu_ns_per_op"`
 	AllocsPerOp *float64 `json:"allocs_per_op"`
 	Threads     *int     `json:"os_threads"`
-	// Sleepers: the sleepers of a nap, the process's CPU time per nap
-	// (of them all, from spawning to the last one's end), the time it took
-	// to start them all, and the heap and stacks in use per sleeper while
-	// they all sleep (or why not measured: see sleepers).
+	// Sleepers: the sleepers of a nap, the process's CPU time per nap (of
+	// them all, from spawning to the last one's end; of its second nap,
+	// and of its first, cold), the time it took to start them all, and the
+	// heap and stacks in use per sleeper while they all sleep (or why not
+	// measured); the memory, allocations and start are the first nap's.
+	// See sleepers.
 	Sleepers     int       `json:"sleepers,omitempty"`
 	CPUMsPerNap  *float64  `json:"cpu_ms_per_nap,omitempty"`
+	ColdCPUMs    *float64  `json:"cold_cpu_ms_per_nap,omitempty"`
+	ColdRatio    *float64  `json:"cold_cpu_ratio_to_anchor,omitempty"`
 	StartMs      *float64  `json:"start_all_ms,omitempty"`
 	BytesPerTask *float64  `json:"bytes_per_task,omitempty"`
 	BytesWhy     string    `json:"bytes_unmeasured,omitempty"`
@@ -99,6 +103,7 @@ func newTaskCell(tc taskContender, r cellResult) taskCell {
 		c.Sleepers = int(r.Ops)
 		if r.HaveCPU {
 			c.CPUMsPerNap = ptr(float64(r.CPU.Nanoseconds()) / 1e6)
+			c.ColdCPUMs = ptr(float64(r.ColdCPU.Nanoseconds()) / 1e6)
 		}
 		c.StartMs = ptr(float64(r.StartAll.Microseconds()) / 1e3)
 		if c.BytesWhy = r.BytesWhy; c.BytesWhy == "" {
@@ -139,6 +144,7 @@ func medianTaskCells(contenders []taskContender, rounds [][]taskCell) []taskCell
 	cpu := func(c taskCell) float64 { return deref(c.CPUNsPerOp) }
 	allocs := func(c taskCell) float64 { return deref(c.AllocsPerOp) }
 	bytes := func(c taskCell) float64 { return deref(c.BytesPerTask) }
+	cold := func(c taskCell) float64 { return deref(c.ColdCPUMs) }
 	cells := make([]taskCell, 0, len(rounds))
 	for j, rs := range rounds {
 		a := anchor[contenders[j].workload]
@@ -151,6 +157,7 @@ func medianTaskCells(contenders []taskContender, rounds [][]taskCell) []taskCell
 		c.CPURatio = median(roundRatios(rs, a, cpu))
 		c.AllocsRatio = median(roundRatios(rs, a, allocs))
 		c.BytesRatio = median(roundRatios(rs, a, bytes))
+		c.ColdRatio = median(roundRatios(rs, a, cold))
 		if len(rs) > 1 {
 			c.RoundsFigure, c.RoundsRatio = figs, ratios[0]
 		}
@@ -195,8 +202,9 @@ func writeTaskTables(w io.Writer, cells []taskCell) error {
 		for _, c := range sleep {
 			n = max(n, c.Sleepers)
 		}
-		const format = "%-20s %-16s %12s %-17s %8s %10s %6s %11s %7s %7s\n"
-		fmt.Fprintf(&b, format, group(int64(n))+" sleepers", "contender", "CPU ms/nap", "×anchor", "start ms", "bytes/task", "×", "allocs/task", "×", "threads")
+		const format = "%-20s %-16s %10s %-17s %8s %5s %8s %10s %5s %11s %5s %7s\n"
+		fmt.Fprintf(&b, format, group(int64(n))+" sleepers", "contender", "CPU ms/nap", "×anchor", "cold ms", "×", "start ms",
+			"bytes/task", "×", "allocs/task", "×", "threads")
 		why := ""
 		for _, c := range sleep {
 			if c.Unavailable != "" {
@@ -209,7 +217,8 @@ func writeTaskTables(w io.Writer, cells []taskCell) error {
 			} else if why == "" {
 				why = c.Name + ": bytes/task not measured: " + c.BytesWhy
 			}
-			fmt.Fprintf(&b, format, "", c.Name, fixed(c.CPUMsPerNap, 1), withRange(c.Ratio, c.RoundsRatio, 2), fixed(c.StartMs, 0),
+			fmt.Fprintf(&b, format, "", c.Name, fixed(c.CPUMsPerNap, 1), withRange(c.Ratio, c.RoundsRatio, 2),
+				fixed(c.ColdCPUMs, 1), fixed(c.ColdRatio, 2), fixed(c.StartMs, 0),
 				bytes, fixed(c.BytesRatio, 2), fixed(c.AllocsPerOp, 2), fixed(c.AllocsRatio, 2), integer(c.Threads))
 		}
 		if why != "" {

@@ -301,27 +301,51 @@ func goWaitGroup(stop *atomic.Bool) int64 {
 	return n
 }
 
-// sleepers measures a nap, one op of taskbench's Sleepers: collect
-// garbage, start spec.Sleepers sleepers with start, wait until all are
-// asleep, note the memory in use, wait for them to wake.
+// sleepers measures two naps, each one op of taskbench's Sleepers:
+// collect garbage, start spec.Sleepers sleepers with start, wait until all
+// are asleep, note the memory in use, wait for them to wake.
 //
-// It measures the first nap of the process, with no warm-up: the memory
-// of a nap is that of goroutines the process never had before (a later
-// nap reuses the first one's goroutine structures and stacks, kept by the
-// runtime, and would count them as in use before it started), as
-// taskbench's Sleepers measures when a nap outlasts -benchtime.
+// The first nap of the process gives the memory, the allocations and the
+// CPU time of a cold start: its sleepers' goroutines are new to the
+// process (the second nap reuses the goroutine structures and stacks of
+// the first, which the runtime keeps, and would count them as in use
+// before it started). The second gives the CPU time of a process that has
+// had sleepers before, as a long-running one has: the row's figure.
 //
 // The memory is that of all the sleepers only if all sleep at once: if
 // starting them took the nap or longer, the first may have woken, and
 // their goroutines served later ones, before the last slept; the memory
 // is then not reported (BytesWhy says why), as it would be too small.
 func sleepers(spec cellSpec, start func(asleep *atomic.Int64, wg *sync.WaitGroup)) cellResult {
+	var cold, r cellResult
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	var r cellResult
 	m := startMeter()
+	inUse, startAll := nap(spec, start)
+	m.stop(&cold)
+	runtime.ReadMemStats(&after)
+
+	m = startMeter()
+	nap(spec, start)
+	m.stop(&r)
+	r.Ops = int64(spec.Sleepers)
+	r.ColdCPU, r.StartAll = cold.CPU, startAll
+	r.Threads = max(r.Threads, cold.Threads)
+	r.Mallocs = after.Mallocs - before.Mallocs
+	if startAll < spec.Nap {
+		r.InUseBytes = inUse
+	} else {
+		r.BytesWhy = fmt.Sprintf("starting the sleepers took %v, the nap is %v: the first woke before the last slept; use a longer -nap",
+			startAll.Round(time.Millisecond), spec.Nap)
+	}
+	return r
+}
+
+// nap runs a nap of sleepers (see sleepers) and returns the memory in use
+// once all were asleep, less before, and how long starting them all took.
+func nap(spec cellSpec, start func(asleep *atomic.Int64, wg *sync.WaitGroup)) (inUse int64, startAll time.Duration) {
 	runtime.GC()
-	inUse := memInUse()
+	before := memInUse()
 	var asleep atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(spec.Sleepers)
@@ -330,19 +354,10 @@ func sleepers(spec cellSpec, start func(asleep *atomic.Int64, wg *sync.WaitGroup
 	for asleep.Load() < int64(spec.Sleepers) {
 		time.Sleep(time.Millisecond)
 	}
-	r.StartAll = time.Since(t0)
-	r.InUseBytes = int64(memInUse()) - int64(inUse)
-	if r.StartAll >= spec.Nap {
-		r.InUseBytes = 0
-		r.BytesWhy = fmt.Sprintf("starting the sleepers took %v, the nap is %v: the first woke before the last slept; use a longer -nap",
-			r.StartAll.Round(time.Millisecond), spec.Nap)
-	}
+	startAll = time.Since(t0)
+	inUse = int64(memInUse()) - int64(before)
 	wg.Wait()
-	m.stop(&r)
-	runtime.ReadMemStats(&after)
-	r.Ops = int64(spec.Sleepers)
-	r.Mallocs = after.Mallocs - before.Mallocs
-	return r
+	return inUse, startAll
 }
 
 // memInUse is the memory the sleepers are measured by, as taskbench's

@@ -46,7 +46,7 @@ func TestMeasureTask(t *testing.T) {
 		case "sleep", "time.Sleep":
 			// The memory in use is not checked here: this process may
 			// have goroutines to reuse, left by other tests.
-			if r.Ops != 1000 || r.StartAll <= 0 {
+			if r.Ops != 1000 || r.StartAll <= 0 || r.ColdCPU <= 0 {
 				t.Errorf("%s: %d sleepers, all started in %v; want 1000", tc.key, r.Ops, r.StartAll)
 			}
 		}
