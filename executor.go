@@ -391,7 +391,6 @@ type taskContext struct {
 	parent context.Context
 	e      *Executor
 	t      *sched.Task // nil for Executor.Context; points into the task's record
-	sleep  sleeper     // the task's place in its executor's timer queue
 }
 
 type contextKey struct{}

@@ -15,16 +15,16 @@ import (
 // when its time comes, the timer queues the task for a worker
 // (sched.Task.Ready) without waking it, so a task that finds every worker
 // busy is woken once, not woken by a timer and then put to sleep again in
-// the run queue. The record lives in the task's context: a Sleep costs no
-// allocation and no goroutine.
+// the run queue. The heap holds its entries by value: a Sleep costs no
+// allocation (once the heap has grown) and no goroutine.
 type sleepers struct {
 	mu    sync.Mutex
 	base  time.Time   // the origin of the heap's times (monotonic)
-	heap  []*sleeper  // ordered by when
+	heap  []sleeper   // ordered by when
 	timer *time.Timer // fires at heap[0].when; made on first use
 }
 
-// sleeper is one task's place in the heap.
+// sleeper is one sleeping task in the heap.
 type sleeper struct {
 	t    *sched.Task
 	when time.Duration // since base
@@ -32,14 +32,14 @@ type sleeper struct {
 
 // sleep parks t, which has just released its worker, for d, and returns
 // once it holds a worker again.
-func (q *sleepers) sleep(s *sleeper, t *sched.Task, d time.Duration) {
+func (q *sleepers) sleep(t *sched.Task, d time.Duration) {
+	t.PrepareReady()
 	q.mu.Lock()
 	if q.base.IsZero() {
 		q.base = time.Now()
 	}
-	s.t, s.when = t, time.Since(q.base)+d
-	q.push(s)
-	if q.heap[0] == s {
+	q.push(sleeper{t: t, when: time.Since(q.base) + d})
+	if q.heap[0].t == t {
 		if q.timer == nil {
 			q.timer = time.AfterFunc(d, q.fire)
 		} else {
@@ -58,17 +58,14 @@ func (q *sleepers) fire() {
 	defer q.mu.Unlock()
 	now := time.Since(q.base)
 	for len(q.heap) > 0 && q.heap[0].when <= now {
-		s := q.pop()
-		t := s.t
-		s.t = nil
-		t.Ready() // takes the scheduler's lock: sleepers' lock comes first
+		q.pop().t.Ready() // takes the scheduler's lock: sleepers' lock comes first
 	}
 	if len(q.heap) > 0 {
 		q.timer.Reset(q.heap[0].when - now)
 	}
 }
 
-func (q *sleepers) push(s *sleeper) {
+func (q *sleepers) push(s sleeper) {
 	q.heap = append(q.heap, s)
 	h := q.heap
 	for i := len(h) - 1; i > 0; {
@@ -81,12 +78,12 @@ func (q *sleepers) push(s *sleeper) {
 	}
 }
 
-func (q *sleepers) pop() *sleeper {
+func (q *sleepers) pop() sleeper {
 	h := q.heap
 	top := h[0]
 	last := len(h) - 1
 	h[0] = h[last]
-	h[last] = nil
+	h[last] = sleeper{}
 	h = h[:last]
 	for i := 0; ; {
 		small, l, r := i, 2*i+1, 2*i+2

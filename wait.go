@@ -20,7 +20,7 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		// Nothing can end the sleep early: the executor's timer queue wakes
 		// the task once a worker is free for it.
 		if c := lookup(ctx); c != nil && c.t != nil && c.t.Release() {
-			c.e.sleepers.sleep(&c.sleep, c.t, d)
+			c.e.sleepers.sleep(c.t, d)
 			return nil
 		}
 	}

@@ -71,9 +71,12 @@ type Task struct {
 	// back a permit twice nor keep one after the task has ended.
 	state atomic.Uint32
 
-	next, prev *Task         // queue links, guarded by s.mu
-	started    bool          // has a goroutine (or is about to); guarded by s.mu
-	wake       handOffSignal // a queued started task waits on it for its permit
+	next, prev *Task // queue links, guarded by s.mu
+	started    bool  // has a goroutine (or is about to); guarded by s.mu
+	// wake is the hand-off signal of a started task queued for a permit.
+	// It is taken from wakePool when the task first queues and given back
+	// when the task ends; read by others only once the task is queued.
+	wake chan struct{}
 	// lender is the task whose permit this one runs on (see RunInline),
 	// which gets the permit back when this one ends. Set before the task
 	// starts, read by its own goroutine.
@@ -93,7 +96,6 @@ const (
 // permit reaches it.
 func (s *Scheduler) Spawn(t *Task, r Runner) bool {
 	t.s, t.runner = s, r
-	t.wake.init()
 	s.spawned.Add(1)
 	s.mu.Lock()
 	if s.free > 0 && s.head == nil {
@@ -129,6 +131,7 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 		// permit straight back.
 		return nil
 	}
+	t.dropWake()
 	if l := t.lender; l != nil {
 		l.took() // the permit goes back to the task that lent it
 		return nil
@@ -141,6 +144,7 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 func (t *Task) Exit(panicked bool) {
 	t.count(panicked)
 	if t.state.Swap(finished) == holding {
+		t.dropWake()
 		if l := t.lender; l != nil {
 			// The lender's goroutine is this one, and it is exiting too:
 			// the lender's own Exit gives the permit back.
@@ -204,9 +208,13 @@ func (t *Task) Release() bool {
 	return true
 }
 
+// PrepareReady readies t for Ready: call it on the waiting goroutine after
+// Release returned true and before anything can call Ready.
+func (t *Task) PrepareReady() { t.needWake() }
+
 // Ready ends t's wait from another goroutine (a timer), as Acquire would
-// but without blocking: call it after Release returned true, and
-// AwaitPermit on t's own goroutine: t queues for a permit (or
+// but without blocking: call it after PrepareReady, and AwaitPermit on t's
+// own goroutine: t queues for a permit (or
 // takes a free one) and its goroutine, parked in AwaitPermit, is woken only
 // once it holds one. A goroutine woken by a timer and then put to sleep
 // again until a permit is free would be woken twice.
@@ -217,7 +225,7 @@ func (t *Task) Ready() {
 		s.free--
 		s.grantLocked()
 		s.mu.Unlock()
-		t.wake.send()
+		t.wake <- struct{}{}
 		return
 	}
 	s.enqueue(t)
@@ -226,7 +234,7 @@ func (t *Task) Ready() {
 
 // AwaitPermit blocks until Ready has given t a permit.
 func (t *Task) AwaitPermit() {
-	t.wake.wait()
+	<-t.wake
 	t.took()
 }
 
@@ -240,9 +248,10 @@ func (t *Task) Acquire() {
 		s.grantLocked()
 		s.mu.Unlock()
 	} else {
+		t.needWake()
 		s.enqueue(t)
 		s.mu.Unlock()
-		t.wake.wait() // release handed us its permit
+		<-t.wake // release handed us its permit
 	}
 	t.took()
 }
@@ -279,10 +288,11 @@ func (t *Task) Yield() bool {
 	// Hand the permit to the head and queue behind the last waiter, in one
 	// critical section so that nobody slips in between.
 	next, fresh := s.dequeue()
+	t.needWake()
 	s.enqueue(t)
 	s.mu.Unlock()
 	next.handOff(fresh, true)
-	t.wake.wait()
+	<-t.wake
 	t.took()
 	return true
 }
@@ -308,7 +318,7 @@ func (s *Scheduler) release(launch bool) *Task {
 // holds it from the start; it is launched on a new goroutine or returned.
 func (t *Task) handOff(fresh, launch bool) *Task {
 	if !fresh {
-		t.wake.send()
+		t.wake <- struct{}{}
 		return nil
 	}
 	t.state.Store(holding)
@@ -395,18 +405,25 @@ func (s *Scheduler) Stats() Stats {
 	return st
 }
 
-// handOffSignal is how a permit is handed to a parked task: one send wakes
-// one wait, whichever comes first. It is a sync.Mutex used as a binary
-// semaphore (a Mutex may be unlocked by another goroutine than the one that
-// locked it): locked means no signal is pending, so init locks it. A
-// channel would cost each task an allocation.
-type handOffSignal struct{ mu sync.Mutex }
+// wakePool holds the hand-off channels of tasks that have ended, so that a
+// task that waits for a permit costs no allocation for its channel.
+var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
 
-func (h *handOffSignal) init() { h.mu.Lock() }
+// needWake gives t a hand-off channel if it has none. Called by the
+// goroutine that is about to queue t, before it does.
+func (t *Task) needWake() {
+	if t.wake == nil {
+		t.wake = wakePool.Get().(chan struct{})
+	}
+}
 
-// wait blocks until send is called, or returns at once if it was called
-// since the last wait.
-func (h *handOffSignal) wait() { h.mu.Lock() }
-
-// send wakes the wait in progress, or the next one. One send per wait.
-func (h *handOffSignal) send() { h.mu.Unlock() }
+// dropWake gives t's hand-off channel back to the pool as t ends. Only
+// when the ending goroutine held the permit: otherwise another goroutine
+// waiting with t's context may still be using it. Every signal sent on it
+// has been received by then.
+func (t *Task) dropWake() {
+	if t.wake != nil {
+		wakePool.Put(t.wake)
+		t.wake = nil
+	}
+}
