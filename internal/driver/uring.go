@@ -91,6 +91,7 @@ type uringDriver struct {
 	cfg    config
 	ring   *uring.Ring
 	slab   *slab
+	probe  *uring.Probe // the opcodes the kernel supports (optional ones: see has)
 
 	mu         sync.Mutex
 	backlog    []uring.SQE // queued, not yet in the SQ
@@ -192,6 +193,7 @@ func (d *uringDriver) setup() error {
 		d.wakePin.Pin(&d.wakeBuf)
 	}
 	d.ring = ring
+	d.probe = probe
 	d.slab = newSlab(n, n)
 	d.backlog = make([]uring.SQE, 0, 2*n+2)
 	return nil
