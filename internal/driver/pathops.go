@@ -46,6 +46,10 @@ type FileOps interface {
 	// unix.POLLOUT), or an error or hang-up (IORING_OP_POLL_ADD; poll(2)
 	// on the portable backend).
 	PollWait(ctx context.Context, fd int, events int16) error
+	// Adopt tells the driver that fd was opened outside it, so that it
+	// forgets what it may have cached about an earlier descriptor of that
+	// number (whether it was O_DIRECT, a regular file).
+	Adopt(fd int)
 }
 
 var (
@@ -171,3 +175,5 @@ func (d *portableDriver) PollWait(ctx context.Context, fd int, events int16) err
 	_, err := d.do(ctx, fd, events, pollNow(fd, events))
 	return err
 }
+
+func (d *portableDriver) Adopt(int) {}

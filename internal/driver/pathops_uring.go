@@ -178,3 +178,5 @@ func (d *uringDriver) PollWait(ctx context.Context, fd int, events int16) error 
 	_, err := d.ringOp(ctx, fd, func(o *op, sqe *uring.SQE) { sqe.PrepPollAdd(fd, uint32(uint16(events))) }, nil)
 	return err
 }
+
+func (d *uringDriver) Adopt(fd int) { d.kinds.Delete(int32(fd)) }
