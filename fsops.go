@@ -356,4 +356,3 @@ func openCached(name string) (fd int, st unix.Stat_t, err error, ok bool) {
 	}
 	return fd, st, nil, true
 }
-
