@@ -129,14 +129,7 @@ func (c *PacketConn) do(ctx context.Context, r *dgramIO, p []byte, to net.Addr) 
 	if err := ctx.Err(); err != nil {
 		return 0, nil, c.opErr(op, to, context.Cause(ctx))
 	}
-	var t *sched.Task
-	suspended := false
-	if !r.mu.TryLock() {
-		// Another call in this direction is in progress: queue behind it
-		// without a worker.
-		t, suspended = suspend(ctx), true
-		r.mu.Lock()
-	}
+	t, suspended := lockQueued(ctx, &r.mu)
 	defer r.mu.Unlock()
 	if r.send {
 		if to == nil {
@@ -151,11 +144,7 @@ func (c *PacketConn) do(ctx context.Context, r *dgramIO, p []byte, to net.Addr) 
 		}
 		r.addrLen = n
 	}
-	if ctx.Done() == nil {
-		r.watch.release()
-	} else {
-		r.watch.watch(ctx, r.setDeadline)
-	}
+	r.watch.watchOrRelease(ctx, r.setDeadline)
 	if !r.send && r.waited && !suspended {
 		// The last receive had to wait: so will this one, most likely.
 		t, suspended = suspend(ctx), true
@@ -302,4 +291,25 @@ func (c *Conn) writeEmptyDatagram(ctx context.Context) (int, error) {
 	_, err := c.nc.Write(nil)
 	resume(t)
 	return 0, err
+}
+
+// lockQueued locks mu, one direction of a socket's calls. If another call
+// holds it, the task gives its worker up first (t, true), so that a call
+// queued behind another holds none.
+func lockQueued(ctx context.Context, mu *sync.Mutex) (t *sched.Task, suspended bool) {
+	if !mu.TryLock() {
+		t, suspended = suspend(ctx), true
+		mu.Lock()
+	}
+	return t, suspended
+}
+
+// watchOrRelease watches ctx, or, if ctx can never be done, drops the
+// watch an earlier call left.
+func (w *ctxWatch) watchOrRelease(ctx context.Context, setDeadline func(time.Time) error) {
+	if ctx.Done() == nil {
+		w.release()
+	} else {
+		w.watch(ctx, setDeadline)
+	}
 }

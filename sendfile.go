@@ -145,16 +145,9 @@ func (k *kernelCopy) run(raw func(func(uintptr) bool) error) (error, bool) {
 func (c *Conn) sendfileNet(ctx context.Context, src int, off, n int64) (int64, error, bool) {
 	r := &c.wr
 	k := kernelCopy{ctx: ctx, src: src, off: off, remain: n}
-	if !r.mu.TryLock() {
-		k.t, k.suspended = suspend(ctx), true
-		r.mu.Lock()
-	}
+	k.t, k.suspended = lockQueued(ctx, &r.mu)
 	defer r.mu.Unlock()
-	if ctx.Done() == nil {
-		r.watch.release()
-	} else {
-		r.watch.watch(ctx, r.setDeadline)
-	}
+	r.watch.watchOrRelease(ctx, r.setDeadline)
 	err, handled := k.run(c.rc.Write)
 	if err != nil {
 		return k.written, c.opErr("sendfile", r.watch.cause(ctx, err)), true
