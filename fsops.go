@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/executor-go/executor/internal/driver"
 	"golang.org/x/sys/unix"
@@ -174,10 +175,21 @@ func Rename(ctx context.Context, oldpath, newpath string) error {
 
 // sameFile is os.SameFile for this package's FileInfos.
 func sameFile(a, b fs.FileInfo) bool {
-	sa, ok1 := a.Sys().(*unix.Stat_t)
-	sb, ok2 := b.Sys().(*unix.Stat_t)
+	sa, ok1 := a.Sys().(*syscall.Stat_t)
+	sb, ok2 := b.Sys().(*syscall.Stat_t)
 	return ok1 && ok2 && sa.Dev == sb.Dev && sa.Ino == sb.Ino
 }
+
+// statSys returns st as the *syscall.Stat_t that the Sys method of the os
+// package's FileInfos returns, so that code written for those works on
+// ours. Both types are the kernel's struct stat.
+func statSys(st *unix.Stat_t) *syscall.Stat_t {
+	return (*syscall.Stat_t)(unsafe.Pointer(st))
+}
+
+// The two must have the same size (a negative length does not compile).
+var _ [unsafe.Sizeof(syscall.Stat_t{}) - unsafe.Sizeof(unix.Stat_t{})]struct{}
+var _ [unsafe.Sizeof(unix.Stat_t{}) - unsafe.Sizeof(syscall.Stat_t{})]struct{}
 
 // Stat returns the fs.FileInfo of the named file, following symbolic
 // links, like os.Stat.

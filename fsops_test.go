@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // sameErr fails the test unless ours is the error the os package gives.
@@ -128,7 +126,7 @@ func TestPathOpsRoundTrip(t *testing.T) {
 			theirs, err := os.Stat(name)
 			must(t, err)
 			if ours.Name() != theirs.Name() || ours.Size() != theirs.Size() || ours.Mode() != theirs.Mode() ||
-				!ours.ModTime().Equal(theirs.ModTime()) || ours.IsDir() != theirs.IsDir() || ours.Sys().(*unix.Stat_t).Ino != theirs.Sys().(*syscall.Stat_t).Ino {
+				!ours.ModTime().Equal(theirs.ModTime()) || ours.IsDir() != theirs.IsDir() || ours.Sys().(*syscall.Stat_t).Ino != theirs.Sys().(*syscall.Stat_t).Ino {
 				t.Errorf("Stat(%s) = %v %d %v %v; os: %v %d %v %v", name, ours.Name(), ours.Size(), ours.Mode(), ours.ModTime(),
 					theirs.Name(), theirs.Size(), theirs.Mode(), theirs.ModTime())
 			}
@@ -279,7 +277,7 @@ func TestFileTruncateAllocateSeek(t *testing.T) {
 		default:
 			fi, err := f.Stat(ctx)
 			must(t, err)
-			st := fi.Sys().(*unix.Stat_t)
+			st := fi.Sys().(*syscall.Stat_t) // as os.FileInfo's
 			if fi.Size() != 1<<20 || st.Blocks*512 < 1<<20 {
 				t.Fatalf("after Allocate: size %d, %d blocks", fi.Size(), st.Blocks)
 			}

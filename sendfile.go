@@ -260,7 +260,7 @@ func (c *Conn) copyFile(ctx context.Context, f *File, off, n int64) (int64, erro
 // *net.UnixConn) the bytes go inside the kernel, as Conn.SendFile sends
 // them; otherwise through a buffer. A task gives up its worker while it
 // waits for room in the socket buffer; w's write deadline bounds that
-// wait.
+// wait (for the NetConn of a ring socket, the reader's ctx does).
 func (b boundFile) WriteTo(w io.Writer) (int64, error) {
 	pos, err := b.f.Seek(0, io.SeekCurrent)
 	switch {
