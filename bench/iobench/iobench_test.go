@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +31,19 @@ func newExecutor(b *testing.B, opts executor.Options) *executor.Executor {
 		b.Skipf("backend %s unavailable: %s", opts.Backend, e.BackendReason())
 	}
 	return e
+}
+
+// cpuTime returns the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU reports the CPU time per op since start (the whole process:
+// clients and sinks included, the same for every contender).
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((cpuTime()-start).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 // sink accepts one connection on a loopback listener and discards what
@@ -86,6 +100,8 @@ func BenchmarkSendFile(b *testing.B) {
 		}
 		defer f.Close()
 		b.SetBytes(size)
+		cpu := cpuTime()
+		defer func() { reportCPU(b, cpu) }()
 		for b.Loop() {
 			f.Seek(0, io.SeekStart)
 			if n, err := io.Copy(c, f); n != size || err != nil {
@@ -108,6 +124,8 @@ func BenchmarkSendFile(b *testing.B) {
 		defer f.Close()
 		buf := make([]byte, 256<<10)
 		b.SetBytes(size)
+		cpu := cpuTime()
+		defer func() { reportCPU(b, cpu) }()
 		for b.Loop() {
 			for off := int64(0); off < size; {
 				n, err := f.ReadAt(buf, off)
@@ -139,6 +157,8 @@ func benchSendFile(b *testing.B, name string, size int64, ring bool) {
 	}
 	defer f.Close()
 	b.SetBytes(size)
+	cpu := cpuTime()
+	defer func() { reportCPU(b, cpu) }()
 	_, err = executor.Spawn(ctx, func(ctx context.Context) (struct{}, error) {
 		for b.Loop() {
 			if n, err := c.SendFile(ctx, f, 0, -1); n != size || err != nil {
@@ -170,6 +190,7 @@ func udpClients(b *testing.B, addr string, flows int) {
 	var lost atomic.Int64
 	left.Store(int64(b.N))
 	b.ResetTimer()
+	cpu := cpuTime()
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Go(func() {
@@ -190,6 +211,7 @@ func udpClients(b *testing.B, addr string, flows int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	reportCPU(b, cpu)
 	b.ReportMetric(float64(lost.Load()), "lost")
 }
 
@@ -297,6 +319,7 @@ func BenchmarkReadFile(b *testing.B) {
 			ctx := e.Context()
 			stop := make(chan struct{})
 			peak := maxThreads(stop)
+			cpu := cpuTime()
 			for b.Loop() {
 				hs := make([]*executor.JoinHandle[struct{}], workers)
 				for w := range hs {
@@ -315,6 +338,7 @@ func BenchmarkReadFile(b *testing.B) {
 					}
 				}
 			}
+			reportCPU(b, cpu)
 			close(stop)
 			b.ReportMetric(float64(<-peak), "threads")
 		})
@@ -322,6 +346,7 @@ func BenchmarkReadFile(b *testing.B) {
 	b.Run("os", func(b *testing.B) {
 		stop := make(chan struct{})
 		peak := maxThreads(stop)
+		cpu := cpuTime()
 		for b.Loop() {
 			var wg sync.WaitGroup
 			for w := range workers {
@@ -335,6 +360,7 @@ func BenchmarkReadFile(b *testing.B) {
 			}
 			wg.Wait()
 		}
+		reportCPU(b, cpu)
 		close(stop)
 		b.ReportMetric(float64(<-peak), "threads")
 	})
