@@ -16,6 +16,10 @@
 //     10,000 files; "threads" is the most OS threads the process had
 //     while it ran.
 //
+// Every benchmark also reports cpu-µs/op, the process's user+system CPU
+// time per op (clients and sinks included, the same for every contender),
+// which varies less than wall time on a shared machine.
+//
 // Run (short; the machine is shared):
 //
 //	cd bench && go test -run '^$' -bench . -benchtime 1s -count 3 ./iobench
