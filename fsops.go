@@ -296,7 +296,7 @@ func openForRead(ctx context.Context, name string) (*File, int64, error) {
 			if err != nil {
 				return nil, 0, &fs.PathError{Op: "open", Path: name, Err: err}
 			}
-			d.(driver.FileOps).Adopt(fd)
+			d.(driver.FileOps).Adopt(fd, unix.O_RDONLY, st.Mode)
 			f := &File{name: name, fd: fd, d: d}
 			f.inliner, _ = d.(driver.Inliner)
 			return f, st.Size, nil

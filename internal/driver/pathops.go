@@ -46,10 +46,11 @@ type FileOps interface {
 	// unix.POLLOUT), or an error or hang-up (IORING_OP_POLL_ADD; poll(2)
 	// on the portable backend).
 	PollWait(ctx context.Context, fd int, events int16) error
-	// Adopt tells the driver that fd was opened outside it, so that it
-	// forgets what it may have cached about an earlier descriptor of that
-	// number (whether it was O_DIRECT, a regular file).
-	Adopt(fd int)
+	// Adopt tells the driver about fd, opened outside it with the open
+	// flags and found to have the file mode (st_mode), so that it replaces
+	// what it may have cached about an earlier descriptor of that number
+	// (whether it was O_DIRECT, a regular file) without asking the kernel.
+	Adopt(fd int, flags int, mode uint32)
 }
 
 var (
@@ -176,4 +177,4 @@ func (d *portableDriver) PollWait(ctx context.Context, fd int, events int16) err
 	return err
 }
 
-func (d *portableDriver) Adopt(int) {}
+func (d *portableDriver) Adopt(int, int, uint32) {}

@@ -179,4 +179,13 @@ func (d *uringDriver) PollWait(ctx context.Context, fd int, events int16) error 
 	return err
 }
 
-func (d *uringDriver) Adopt(fd int) { d.kinds.Delete(int32(fd)) }
+func (d *uringDriver) Adopt(fd int, flags int, mode uint32) {
+	var k fdKind
+	if flags&unix.O_DIRECT != 0 {
+		k |= kindDirect
+	}
+	if mode&unix.S_IFMT == unix.S_IFREG {
+		k |= kindRegular
+	}
+	d.kinds.Store(int32(fd), k)
+}
