@@ -53,7 +53,7 @@ func (d *uringDriver) plain(ctx context.Context, fd int, call func() (int, error
 	for {
 		n, err := call()
 		if err != syscall.EINTR {
-			d.countInline()
+			d.countInline(0) // rare: one slot will do
 			return n, err
 		}
 	}
@@ -180,12 +180,21 @@ func (d *uringDriver) PollWait(ctx context.Context, fd int, events int16) error 
 }
 
 func (d *uringDriver) Adopt(fd int, flags int, mode uint32) {
-	var k fdKind
+	v := kindKnown
 	if flags&unix.O_DIRECT != 0 {
-		k |= kindDirect
+		v |= kindDirect
 	}
 	if mode&unix.S_IFMT == unix.S_IFREG {
-		k |= kindRegular
+		v |= kindRegular
 	}
-	d.kinds.Store(int32(fd), k)
+	d.kinds.set(fd, v)
+}
+
+// set records fd's kind, found by the caller.
+func (k *fdKinds) set(fd int, v fdKind) {
+	if uint(fd) < fdKindsDense {
+		k.dense[fd].Store(uint32(v))
+	} else {
+		k.sparse.Store(int32(fd), v)
+	}
 }
