@@ -88,17 +88,7 @@ func BenchmarkSendFile(b *testing.B) {
 	b.Run("executor-sendfile", func(b *testing.B) { benchSendFile(b, name, size, false) })
 	b.Run("executor-ring-splice", func(b *testing.B) { benchSendFile(b, name, size, true) })
 	b.Run("net-iocopy-osfile", func(b *testing.B) {
-		addr, done := sink(b, size)
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		f, err := os.Open(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
+		c, f, done := netSender(b, name, size)
 		b.SetBytes(size)
 		cpu := cpuTime()
 		defer func() { reportCPU(b, cpu) }()
@@ -111,17 +101,7 @@ func BenchmarkSendFile(b *testing.B) {
 		}
 	})
 	b.Run("net-readwrite-loop", func(b *testing.B) {
-		addr, done := sink(b, size)
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		f, err := os.Open(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
+		c, f, done := netSender(b, name, size)
 		buf := make([]byte, 256<<10)
 		b.SetBytes(size)
 		cpu := cpuTime()
@@ -140,6 +120,23 @@ func BenchmarkSendFile(b *testing.B) {
 			<-done
 		}
 	})
+}
+
+// netSender dials a sink with the net package and opens name with the os
+// package, both closed at the end of the benchmark.
+func netSender(b *testing.B, name string, size int64) (net.Conn, *os.File, <-chan struct{}) {
+	addr, done := sink(b, size)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	f, err := os.Open(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { f.Close() })
+	return c, f, done
 }
 
 func benchSendFile(b *testing.B, name string, size int64, ring bool) {
