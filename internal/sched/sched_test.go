@@ -505,6 +505,7 @@ type actor struct {
 	cmd    chan command
 	events chan<- event
 	acks   chan<- bool
+	child  *Task // the task cmdRunInline runs; set before the command is sent
 }
 
 func (a *actor) RunTask() *Task {
@@ -528,6 +529,19 @@ func (a *actor) RunTask() *Task {
 		case cmdExit:
 			a.Exit(false)
 			runtime.Goexit()
+		case cmdRunInline:
+			if !a.runInline() {
+				a.acks <- false
+				break
+			}
+			a.events <- event{id: a.id, gid: gid}
+		case cmdTimedWait:
+			ok := a.Release()
+			a.acks <- ok
+			if ok {
+				a.AwaitPermit()
+				a.events <- event{id: a.id, gid: gid}
+			}
 		}
 	}
 	panic("unreachable")
