@@ -1,0 +1,443 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Tests of Sleep: with a context that cannot be cancelled, a task sleeps in
+// its executor's timer heap (timers.go) and is queued for a worker when its
+// time comes; otherwise it sleeps on a timer of its own.
+
+// wake is what a task records when Sleep returns.
+type wake struct {
+	id    int
+	asked time.Duration // d
+	slept time.Duration // measured around Sleep
+	when  time.Duration // the task's place in the heap (sleeper.when)
+}
+
+// wakeLog collects wakes in the order the tasks recorded them, each while
+// holding its worker.
+type wakeLog struct {
+	mu    sync.Mutex
+	wakes []wake
+}
+
+func (l *wakeLog) add(w wake) {
+	l.mu.Lock()
+	l.wakes = append(l.wakes, w)
+	l.mu.Unlock()
+}
+
+// sleeper returns a task body that sleeps d in the heap and records its
+// wake in l.
+func (l *wakeLog) sleeper(id int, d time.Duration) func(ctx context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		start := time.Now()
+		if err := Sleep(ctx, d); err != nil {
+			return 0, err
+		}
+		slept := time.Since(start)
+		// The task's own context: the record Sleep used is its own.
+		s := &ctx.(*taskContext).sleep
+		if s.when < d || s.t != nil {
+			return 0, fmt.Errorf("task %d did not sleep in the heap (record %+v)", id, *s)
+		}
+		l.add(wake{id: id, asked: d, slept: slept, when: s.when})
+		return id, nil
+	}
+}
+
+// TestSleepManyTasks: a thousand tasks sleeping random times on two workers
+// all wake, none before its time, and in the order of their wake-up times
+// as far as two workers allow: the heap queues them for a worker in that
+// order, so a task can record its wake after one due later only while both
+// hold a worker at once; with two workers that is at most one such task.
+func TestSleepManyTasks(t *testing.T) {
+	const workers, tasks = 2, 1000
+	e := newExecutor(t, Options{Workers: workers})
+	r := rand.New(rand.NewPCG(5, 6))
+	var log wakeLog
+	hs := make([]*JoinHandle[int], tasks)
+	for i := range hs {
+		d := time.Microsecond + time.Duration(r.Int64N(int64(20*time.Millisecond)))
+		hs[i] = Spawn(e.Context(), log.sleeper(i, d))
+	}
+	for i, h := range hs {
+		if v, err := h.Join(context.Background()); v != i || err != nil {
+			t.Fatalf("task %d: %v, %v", i, v, err)
+		}
+	}
+	if len(log.wakes) != tasks {
+		t.Fatalf("%d wakes for %d tasks", len(log.wakes), tasks)
+	}
+	for _, w := range log.wakes {
+		if w.slept < w.asked {
+			t.Errorf("task %d slept %v, asked %v", w.id, w.slept, w.asked)
+		}
+	}
+	for i, w := range log.wakes {
+		late := 0 // tasks that recorded after w though due before it
+		for _, x := range log.wakes[i+1:] {
+			if x.when < w.when {
+				late++
+			}
+		}
+		if late > workers-1 {
+			t.Fatalf("task %d (due at %v) woke before %d tasks due earlier", w.id, w.when, late)
+		}
+	}
+	checkWorkers(t, e)
+	if len(e.sleepers.heap) != 0 {
+		t.Fatalf("%d sleepers left in the heap", len(e.sleepers.heap))
+	}
+}
+
+// spinUntil holds the calling task's worker, without any wait, until cond
+// holds, so that tasks that become ready meanwhile must queue.
+func spinUntil(cond func() bool) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("condition not reached in 30s")
+		}
+		runtime.Gosched()
+	}
+	return nil
+}
+
+// TestSleepersQueueInOrder: sleepers that come due while the one worker is
+// busy are queued for it in the order of their wake-up times, and then run
+// in that order.
+func TestSleepersQueueInOrder(t *testing.T) {
+	const n = 50
+	e := newExecutor(t, Options{Workers: 1})
+	r := rand.New(rand.NewPCG(7, 8))
+	var log wakeLog
+	hs := make([]*JoinHandle[int], n)
+	for i := range hs {
+		d := time.Microsecond + time.Duration(r.Int64N(int64(3*time.Millisecond)))
+		hs[i] = Spawn(e.Context(), log.sleeper(i, d))
+	}
+	// Queued behind every sleeper, the spinner runs before any sleeper
+	// wakes (a sleeper's time comes, it queues behind the spinner), and
+	// holds the worker until all are due and queued.
+	spinner := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+		return 0, spinUntil(func() bool { return e.Stats().Runnable == n })
+	})
+	if _, err := spinner.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hs {
+		if _, err := h.Join(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.IsSortedFunc(log.wakes, func(a, b wake) int { return int(a.when - b.when) }) {
+		t.Fatalf("sleepers ran out of the order of their wake-up times: %+v", log.wakes)
+	}
+	for _, w := range log.wakes {
+		if w.slept < w.asked {
+			t.Errorf("task %d slept %v, asked %v", w.id, w.slept, w.asked)
+		}
+	}
+	checkWorkers(t, e)
+}
+
+// TestSleeperWaitsItsTurn: a sleeper that comes due while every worker is
+// busy gets one in FIFO order: after the task queued before its time came,
+// before the task queued after.
+func TestSleeperWaitsItsTurn(t *testing.T) {
+	e := newExecutor(t, Options{Workers: 1})
+	var rec recorder
+	root := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+		var before, after *JoinHandle[int]
+		spinner := Spawn(ctx, func(ctx context.Context) (int, error) {
+			// Holds the worker until the sleeper is due and queued behind
+			// before; then after queues behind it.
+			if err := spinUntil(func() bool { return e.Stats().Runnable == 2 }); err != nil {
+				return 0, err
+			}
+			after = Spawn(ctx, func(context.Context) (int, error) { rec.add("after"); return 0, nil })
+			return 0, nil
+		})
+		before = Spawn(ctx, func(context.Context) (int, error) { rec.add("before"); return 0, nil })
+		if err := Sleep(ctx, time.Millisecond); err != nil { // the spinner takes the worker
+			return 0, err
+		}
+		rec.add("sleeper")
+		if _, err := spinner.Join(ctx); err != nil { // after is set once it ends
+			return 0, err
+		}
+		if _, err := before.Join(ctx); err != nil {
+			return 0, err
+		}
+		_, err := after.Join(ctx)
+		return 0, err
+	})
+	if _, err := root.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rec.get(), []string{"before", "sleeper", "after"}; !slices.Equal(got, want) {
+		t.Fatalf("ran %v, want %v", got, want)
+	}
+	checkWorkers(t, e)
+}
+
+// TestSleepMixedWithCancellable: tasks that sleep with their own context
+// (the heap) and with cancellable contexts (a timer each) side by side:
+// every sleep lasts at least what was asked unless its context ends it,
+// and then it returns the context's error, having lasted until then.
+func TestSleepMixedWithCancellable(t *testing.T) {
+	const workers, tasks, sleeps = 2, 200, 4
+	e := newExecutor(t, Options{Workers: workers})
+	var computing, maxSeen atomic.Int64
+	hs := make([]*JoinHandle[int], tasks)
+	for i := range hs {
+		seed := uint64(i)
+		hs[i] = Spawn(e.Context(), func(ctx context.Context) (int, error) {
+			r := rand.New(rand.NewPCG(seed, 9))
+			for range sleeps {
+				n := computing.Add(1)
+				for m := maxSeen.Load(); n > m && !maxSeen.CompareAndSwap(m, n); m = maxSeen.Load() {
+				}
+				computing.Add(-1)
+				d := time.Duration(1 + r.Int64N(int64(3*time.Millisecond)))
+				sctx, cancel := ctx, context.CancelFunc(func() {})
+				var wantErr error
+				bound := d // the sleep lasts at least this
+				switch r.IntN(5) {
+				case 1:
+					sctx, cancel = context.WithCancel(ctx)
+				case 2:
+					sctx, cancel = context.WithTimeout(ctx, time.Hour)
+				case 3: // ends before d (or with it, if this task is late)
+					sctx, cancel = context.WithTimeout(ctx, d/2)
+					wantErr, bound = context.DeadlineExceeded, d/2
+				case 4: // done already
+					sctx, cancel = context.WithCancel(ctx)
+					cancel()
+					wantErr, bound = context.Canceled, 0
+				}
+				start := time.Now()
+				err := Sleep(sctx, d)
+				slept := time.Since(start)
+				cancel()
+				if err == nil && wantErr == context.DeadlineExceeded {
+					// d and the deadline had both passed when Sleep
+					// looked: either answer is right.
+					wantErr, bound = nil, d
+				}
+				if !errors.Is(err, wantErr) {
+					return 0, fmt.Errorf("Sleep(%v) = %v; want %v", d, err, wantErr)
+				}
+				if slept < bound {
+					return 0, fmt.Errorf("Sleep(%v) returned %v after %v", d, err, slept)
+				}
+			}
+			return 0, nil
+		})
+	}
+	for i, h := range hs {
+		if _, err := h.Join(context.Background()); err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+	}
+	if m := maxSeen.Load(); m > workers {
+		t.Fatalf("%d tasks ran at once on %d workers", m, workers)
+	}
+	checkWorkers(t, e)
+}
+
+// TestSleepForeignGoroutine: Sleep with a task's context on a plain
+// goroutine. While the task holds its worker, the sleep gives it up (as
+// every wait with a borrowed context does), so a queued task runs; the
+// worker comes back to the task, or, if the task has ended meanwhile, to
+// the executor. While the task is itself in a wait, there is nothing to
+// give up and the goroutine simply sleeps.
+func TestSleepForeignGoroutine(t *testing.T) {
+	const d = time.Millisecond
+	foreignSleep := func(ctx context.Context) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			start := time.Now()
+			err := Sleep(ctx, d)
+			if slept := time.Since(start); err == nil && slept < d {
+				err = fmt.Errorf("slept %v, asked %v", slept, d)
+			}
+			done <- err
+		}()
+		return done
+	}
+	t.Run("task holding its worker", func(t *testing.T) {
+		e := newExecutor(t, Options{Workers: 1})
+		var rec recorder
+		owner := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+			other := Spawn(ctx, func(context.Context) (int, error) { rec.add("other"); return 0, nil })
+			err := <-foreignSleep(ctx) // a plain wait: the worker is the goroutine's to give
+			rec.add("woke")
+			if err != nil {
+				return 0, err
+			}
+			_, err = other.Join(ctx)
+			return 0, err
+		})
+		if _, err := owner.Join(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rec.get(), []string{"other", "woke"}; !slices.Equal(got, want) {
+			t.Fatalf("ran %v, want %v: the foreign sleep kept the worker", got, want)
+		}
+		checkWorkers(t, e)
+	})
+	t.Run("task in a wait", func(t *testing.T) {
+		e := newExecutor(t, Options{Workers: 1})
+		owner := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+			return Block(ctx, func() (int, error) { return 0, <-foreignSleep(ctx) })
+		})
+		if _, err := owner.Join(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		checkWorkers(t, e)
+	})
+	t.Run("task ends during the sleep", func(t *testing.T) {
+		e := newExecutor(t, Options{Workers: 1})
+		var done <-chan error
+		gate := make(chan struct{})
+		var holder *JoinHandle[int]
+		owner := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+			started := make(chan struct{})
+			holder = Spawn(ctx, func(context.Context) (int, error) {
+				close(started)
+				<-gate // holds the worker: the sleeper must queue for it
+				return 0, nil
+			})
+			done = foreignSleep(ctx)
+			<-started // the sleep gave up the worker: holder has it
+			return 0, nil
+		})
+		if _, err := owner.Join(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		close(gate) // holder ends; the worker goes to the sleeper, whose task has ended
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		holder.Join(context.Background())
+		checkWorkers(t, e)
+		if v, err := Spawn(e.Context(), func(context.Context) (int, error) { return 5, nil }).Join(context.Background()); v != 5 || err != nil {
+			t.Fatalf("worker lost: %v, %v", v, err)
+		}
+	})
+	t.Run("no task", func(t *testing.T) {
+		e := newExecutor(t, Options{Workers: 1})
+		for _, ctx := range []context.Context{e.Context(), context.Background()} {
+			if err := <-foreignSleep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkWorkers(t, e)
+	})
+}
+
+// TestSleepZeroOrNegative: Sleep of zero or less returns at once, keeping
+// the worker (a queued task does not run), or returns the context's error
+// if it is done.
+func TestSleepZeroOrNegative(t *testing.T) {
+	e := newExecutor(t, Options{Workers: 1})
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, d := range []time.Duration{0, -time.Second} {
+		if err := Sleep(context.Background(), d); err != nil {
+			t.Fatalf("Sleep(%v) outside a task = %v", d, err)
+		}
+		if err := Sleep(done, d); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Sleep(%v) with a cancelled context = %v", d, err)
+		}
+	}
+	h := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+		var ran atomic.Bool
+		q := Spawn(ctx, func(context.Context) (int, error) { ran.Store(true); return 0, nil })
+		for _, d := range []time.Duration{0, -1, -time.Hour} {
+			if err := Sleep(ctx, d); err != nil {
+				return 0, err
+			}
+		}
+		if ran.Load() {
+			return 0, errors.New("Sleep of zero gave up the worker")
+		}
+		_, err := q.Join(ctx)
+		return 0, err
+	})
+	if _, err := h.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkWorkers(t, e)
+}
+
+// TestSleepAllocs: a Sleep in a task, with the task's own context, does not
+// allocate once its executor's heap and timer exist: the sleeper's record is
+// in the task's context and the heap's array is reused. (A Sleep with a
+// cancellable context makes a timer each time; it is measured and logged,
+// not asserted.)
+func TestSleepAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	e := newExecutor(t, Options{Workers: 1})
+	type allocs struct{ own, cancellable float64 }
+	h := Spawn(e.Context(), func(ctx context.Context) (allocs, error) {
+		Sleep(ctx, time.Microsecond) // makes the heap's array and its timer
+		var a allocs
+		a.own = testing.AllocsPerRun(100, func() { Sleep(ctx, time.Microsecond) })
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		a.cancellable = testing.AllocsPerRun(100, func() { Sleep(cctx, time.Microsecond) })
+		return a, nil
+	})
+	a, err := h.Join(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("allocations per Sleep: own context %v, cancellable context %v", a.own, a.cancellable)
+	if a.own != 0 {
+		t.Fatalf("a Sleep with the task's own context made %v allocations; want 0", a.own)
+	}
+}
+
+// TestSleepersHeap: the heap pops in order of wake-up time, whatever the
+// order of pushes, and interleaved pushes and pops keep it ordered.
+func TestSleepersHeap(t *testing.T) {
+	r := rand.New(rand.NewPCG(10, 11))
+	var q sleepers
+	recs := make([]sleeper, 500)
+	var popped []time.Duration
+	next := 0
+	for next < len(recs) || len(q.heap) > 0 {
+		if next < len(recs) && (len(q.heap) == 0 || r.IntN(3) > 0) {
+			recs[next].when = time.Duration(r.IntN(100)) // ties on purpose
+			q.push(&recs[next])
+			next++
+			continue
+		}
+		popped = append(popped, q.pop().when)
+		// What is popped is never later than what remains.
+		for _, s := range q.heap {
+			if s.when < popped[len(popped)-1] {
+				t.Fatalf("popped %v while %v remained", popped[len(popped)-1], s.when)
+			}
+		}
+	}
+	if len(popped) != len(recs) {
+		t.Fatalf("popped %d of %d", len(popped), len(recs))
+	}
+}
