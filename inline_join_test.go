@@ -422,3 +422,42 @@ func TestBundleWaitInline(t *testing.T) {
 	}
 	checkWorkers(t, e)
 }
+
+// TestJoinInlineTwoJoiners: of two tasks that join the same queued task,
+// one runs it inline and the other waits for it to end; both get its
+// result.
+func TestJoinInlineTwoJoiners(t *testing.T) {
+	e := newExecutor(t, Options{Workers: 2})
+	var runs atomic.Int64
+	root := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+		// The second worker is busy until both joiners are in place, so
+		// the shared task stays queued.
+		gate := make(chan struct{})
+		busy := Spawn(ctx, func(context.Context) (int, error) { <-gate; return 0, nil })
+		var shared *JoinHandle[int]
+		other := Spawn(ctx, func(ctx context.Context) (int, error) { return shared.Join(ctx) })
+		shared = Spawn(ctx, func(context.Context) (int, error) { runs.Add(1); return 42, nil })
+		// busy ends and other, queued ahead of shared, takes its worker:
+		// whichever of other and this task joins first runs shared.
+		close(gate)
+		v1, err := shared.Join(ctx)
+		if err != nil {
+			return 0, err
+		}
+		v2, err := other.Join(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := busy.Join(ctx); err != nil {
+			return 0, err
+		}
+		return v1 + v2, nil
+	})
+	if v, err := root.Join(context.Background()); v != 84 || err != nil {
+		t.Fatalf("root = %v, %v; want 84", v, err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("the shared task ran %d times", n)
+	}
+	checkWorkers(t, e)
+}
