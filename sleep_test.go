@@ -124,16 +124,24 @@ func TestSleepersQueueInOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	var log wakeLog
 	hs := make([]*JoinHandle[int], n)
-	for i := range hs {
-		d := time.Microsecond + time.Duration(r.Int64N(int64(3*time.Millisecond)))
-		hs[i] = Spawn(e.Context(), log.sleeper(i, d))
-	}
-	// Queued behind every sleeper, the spinner runs before any sleeper
-	// wakes (a sleeper's time comes, it queues behind the spinner), and
-	// holds the worker until all are due and queued.
-	spinner := Spawn(e.Context(), func(ctx context.Context) (int, error) {
-		return 0, spinUntil(func() bool { return e.Stats().Runnable == n })
+	var spinner *JoinHandle[int]
+	// A task holding the worker queues the sleepers and then the spinner,
+	// so that the worker is never free until the spinner has it: a
+	// sleeper whose time comes before then queues behind the spinner. The
+	// spinner holds the worker until every sleeper is due and queued.
+	setup := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+		for i := range hs {
+			d := time.Microsecond + time.Duration(r.Int64N(int64(3*time.Millisecond)))
+			hs[i] = Spawn(ctx, log.sleeper(i, d))
+		}
+		spinner = Spawn(ctx, func(ctx context.Context) (int, error) {
+			return 0, spinUntil(func() bool { return e.Stats().Runnable == n })
+		})
+		return 0, nil
 	})
+	if _, err := setup.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := spinner.Join(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -214,15 +222,17 @@ func TestSleepMixedWithCancellable(t *testing.T) {
 				d := time.Duration(1 + r.Int64N(int64(3*time.Millisecond)))
 				sctx, cancel := ctx, context.CancelFunc(func() {})
 				var wantErr error
-				bound := d // the sleep lasts at least this
+				var deadline time.Time // ctx's, if it ends the sleep
+				bound := d             // the sleep lasts at least this
 				switch r.IntN(5) {
 				case 1:
 					sctx, cancel = context.WithCancel(ctx)
 				case 2:
 					sctx, cancel = context.WithTimeout(ctx, time.Hour)
 				case 3: // ends before d (or with it, if this task is late)
-					sctx, cancel = context.WithTimeout(ctx, d/2)
-					wantErr, bound = context.DeadlineExceeded, d/2
+					deadline = time.Now().Add(d / 2)
+					sctx, cancel = context.WithDeadline(ctx, deadline)
+					wantErr = context.DeadlineExceeded
 				case 4: // done already
 					sctx, cancel = context.WithCancel(ctx)
 					cancel()
@@ -235,12 +245,16 @@ func TestSleepMixedWithCancellable(t *testing.T) {
 				if err == nil && wantErr == context.DeadlineExceeded {
 					// d and the deadline had both passed when Sleep
 					// looked: either answer is right.
-					wantErr, bound = nil, d
+					wantErr = nil
 				}
 				if !errors.Is(err, wantErr) {
 					return 0, fmt.Errorf("Sleep(%v) = %v; want %v", d, err, wantErr)
 				}
-				if slept < bound {
+				if err != nil && !deadline.IsZero() {
+					if now := time.Now(); now.Before(deadline) {
+						return 0, fmt.Errorf("Sleep(%v) returned %v %v before the deadline", d, err, deadline.Sub(now))
+					}
+				} else if slept < bound {
 					return 0, fmt.Errorf("Sleep(%v) returned %v after %v", d, err, slept)
 				}
 			}
