@@ -29,22 +29,31 @@ func goroutineID() uint64 {
 	return id
 }
 
-// recorder collects the names of the tasks that ran, in order.
-type recorder struct {
+// record collects what tasks append to it, in order: the names of the
+// tasks that ran, say.
+type record[T comparable] struct {
 	mu    sync.Mutex
-	names []string
+	items []T
 }
 
-func (r *recorder) add(name string) {
+func (r *record[T]) add(v T) {
 	r.mu.Lock()
-	r.names = append(r.names, name)
+	r.items = append(r.items, v)
 	r.mu.Unlock()
 }
 
-func (r *recorder) get() []string {
+func (r *record[T]) get() []T {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return slices.Clone(r.names)
+	return slices.Clone(r.items)
+}
+
+// expect fails the test unless the record is want.
+func (r *record[T]) expect(t *testing.T, want ...T) {
+	t.Helper()
+	if got := r.get(); !slices.Equal(got, want) {
+		t.Fatalf("ran %v, want %v", got, want)
+	}
 }
 
 // checkWorkers fails the test if more tasks ever held a worker than there
@@ -62,7 +71,7 @@ func checkWorkers(t *testing.T, e *Executor) {
 // the tasks queued before it, even on one worker.
 func TestJoinRunsQueuedTaskInline(t *testing.T) {
 	e := newExecutor(t, Options{Workers: 1})
-	var rec recorder
+	var rec record[string]
 	root := Spawn(e.Context(), func(ctx context.Context) (uint64, error) {
 		me := goroutineID()
 		named := func(name string) *JoinHandle[uint64] {
@@ -87,9 +96,7 @@ func TestJoinRunsQueuedTaskInline(t *testing.T) {
 	if _, err := root.Join(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rec.get(), []string{"b", "root", "a"}; !slices.Equal(got, want) {
-		t.Fatalf("ran %v, want %v: b did not run inline ahead of a", got, want)
-	}
+	rec.expect(t, "b", "root", "a")
 	checkWorkers(t, e)
 }
 
@@ -174,7 +181,7 @@ func TestJoinInlineWorkersBound(t *testing.T) {
 // timeout bounds the wait.
 func TestJoinCancellableNotInline(t *testing.T) {
 	e := newExecutor(t, Options{Workers: 1})
-	var rec recorder
+	var rec record[string]
 	gate := make(chan struct{})
 	var b *JoinHandle[uint64]
 	root := Spawn(e.Context(), func(ctx context.Context) (uint64, error) {
@@ -202,9 +209,7 @@ func TestJoinCancellableNotInline(t *testing.T) {
 		t.Fatal(err)
 	}
 	// a, queued first, ran first: the joiner gave its worker to the queue.
-	if got, want := rec.get(), []string{"a", "b", "timed out"}; !slices.Equal(got, want) {
-		t.Fatalf("ran %v, want %v", got, want)
-	}
+	rec.expect(t, "a", "b", "timed out")
 	close(gate)
 	if g, err := b.Join(context.Background()); err != nil || g == me {
 		t.Fatalf("b: Join = %d, %v; want it run on a goroutine other than the joiner's %d", g, err, me)
@@ -309,7 +314,7 @@ func TestJoinInlinePanicRecovered(t *testing.T) {
 // so a task queued before it runs meanwhile, even on one worker.
 func TestJoinInlineChildWaits(t *testing.T) {
 	e := newExecutor(t, Options{Workers: 1})
-	var rec recorder
+	var rec record[string]
 	root := Spawn(e.Context(), func(ctx context.Context) (int, error) {
 		ev := new(Event)
 		setter := Spawn(ctx, func(ctx context.Context) (int, error) { rec.add("setter"); ev.Set(); return 0, nil })
@@ -334,9 +339,7 @@ func TestJoinInlineChildWaits(t *testing.T) {
 	if v, err := root.Join(context.Background()); v != 7 || err != nil {
 		t.Fatalf("root = %v, %v", v, err)
 	}
-	if got, want := rec.get(), []string{"waiter", "setter", "waiter woke"}; !slices.Equal(got, want) {
-		t.Fatalf("ran %v, want %v", got, want)
-	}
+	rec.expect(t, "waiter", "setter", "waiter woke")
 	checkWorkers(t, e)
 }
 

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,22 +24,9 @@ type wake struct {
 	when  time.Duration // the task's place in the heap (sleeper.when)
 }
 
-// wakeLog collects wakes in the order the tasks recorded them, each while
-// holding its worker.
-type wakeLog struct {
-	mu    sync.Mutex
-	wakes []wake
-}
-
-func (l *wakeLog) add(w wake) {
-	l.mu.Lock()
-	l.wakes = append(l.wakes, w)
-	l.mu.Unlock()
-}
-
-// sleeper returns a task body that sleeps d in the heap and records its
-// wake in l.
-func (l *wakeLog) sleeper(id int, d time.Duration) func(ctx context.Context) (int, error) {
+// sleepTask returns a task body that sleeps d in its executor's heap and
+// records its wake in log, while it holds its worker.
+func sleepTask(log *record[wake], id int, d time.Duration) func(ctx context.Context) (int, error) {
 	return func(ctx context.Context) (int, error) {
 		start := time.Now()
 		if err := Sleep(ctx, d); err != nil {
@@ -52,7 +38,7 @@ func (l *wakeLog) sleeper(id int, d time.Duration) func(ctx context.Context) (in
 		if s.when < d || s.t != nil {
 			return 0, fmt.Errorf("task %d did not sleep in the heap (record %+v)", id, *s)
 		}
-		l.add(wake{id: id, asked: d, slept: slept, when: s.when})
+		log.add(wake{id: id, asked: d, slept: slept, when: s.when})
 		return id, nil
 	}
 }
@@ -66,28 +52,28 @@ func TestSleepManyTasks(t *testing.T) {
 	const workers, tasks = 2, 1000
 	e := newExecutor(t, Options{Workers: workers})
 	r := rand.New(rand.NewPCG(5, 6))
-	var log wakeLog
+	var log record[wake]
 	hs := make([]*JoinHandle[int], tasks)
 	for i := range hs {
 		d := time.Microsecond + time.Duration(r.Int64N(int64(20*time.Millisecond)))
-		hs[i] = Spawn(e.Context(), log.sleeper(i, d))
+		hs[i] = Spawn(e.Context(), sleepTask(&log, i, d))
 	}
 	for i, h := range hs {
 		if v, err := h.Join(context.Background()); v != i || err != nil {
 			t.Fatalf("task %d: %v, %v", i, v, err)
 		}
 	}
-	if len(log.wakes) != tasks {
-		t.Fatalf("%d wakes for %d tasks", len(log.wakes), tasks)
+	if len(log.items) != tasks {
+		t.Fatalf("%d wakes for %d tasks", len(log.items), tasks)
 	}
-	for _, w := range log.wakes {
+	for _, w := range log.items {
 		if w.slept < w.asked {
 			t.Errorf("task %d slept %v, asked %v", w.id, w.slept, w.asked)
 		}
 	}
-	for i, w := range log.wakes {
+	for i, w := range log.items {
 		late := 0 // tasks that recorded after w though due before it
-		for _, x := range log.wakes[i+1:] {
+		for _, x := range log.items[i+1:] {
 			if x.when < w.when {
 				late++
 			}
@@ -122,7 +108,7 @@ func TestSleepersQueueInOrder(t *testing.T) {
 	const n = 50
 	e := newExecutor(t, Options{Workers: 1})
 	r := rand.New(rand.NewPCG(7, 8))
-	var log wakeLog
+	var log record[wake]
 	hs := make([]*JoinHandle[int], n)
 	var spinner *JoinHandle[int]
 	// A task holding the worker queues the sleepers and then the spinner,
@@ -132,7 +118,7 @@ func TestSleepersQueueInOrder(t *testing.T) {
 	setup := Spawn(e.Context(), func(ctx context.Context) (int, error) {
 		for i := range hs {
 			d := time.Microsecond + time.Duration(r.Int64N(int64(3*time.Millisecond)))
-			hs[i] = Spawn(ctx, log.sleeper(i, d))
+			hs[i] = Spawn(ctx, sleepTask(&log, i, d))
 		}
 		spinner = Spawn(ctx, func(ctx context.Context) (int, error) {
 			return 0, spinUntil(func() bool { return e.Stats().Runnable == n })
@@ -150,10 +136,10 @@ func TestSleepersQueueInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !slices.IsSortedFunc(log.wakes, func(a, b wake) int { return int(a.when - b.when) }) {
-		t.Fatalf("sleepers ran out of the order of their wake-up times: %+v", log.wakes)
+	if !slices.IsSortedFunc(log.items, func(a, b wake) int { return int(a.when - b.when) }) {
+		t.Fatalf("sleepers ran out of the order of their wake-up times: %+v", log.items)
 	}
-	for _, w := range log.wakes {
+	for _, w := range log.items {
 		if w.slept < w.asked {
 			t.Errorf("task %d slept %v, asked %v", w.id, w.slept, w.asked)
 		}
@@ -166,7 +152,7 @@ func TestSleepersQueueInOrder(t *testing.T) {
 // before the task queued after.
 func TestSleeperWaitsItsTurn(t *testing.T) {
 	e := newExecutor(t, Options{Workers: 1})
-	var rec recorder
+	var rec record[string]
 	root := Spawn(e.Context(), func(ctx context.Context) (int, error) {
 		var before, after *JoinHandle[int]
 		spinner := Spawn(ctx, func(ctx context.Context) (int, error) {
@@ -195,9 +181,7 @@ func TestSleeperWaitsItsTurn(t *testing.T) {
 	if _, err := root.Join(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := rec.get(), []string{"before", "sleeper", "after"}; !slices.Equal(got, want) {
-		t.Fatalf("ran %v, want %v", got, want)
-	}
+	rec.expect(t, "before", "sleeper", "after")
 	checkWorkers(t, e)
 }
 
@@ -294,7 +278,7 @@ func TestSleepForeignGoroutine(t *testing.T) {
 	}
 	t.Run("task holding its worker", func(t *testing.T) {
 		e := newExecutor(t, Options{Workers: 1})
-		var rec recorder
+		var rec record[string]
 		owner := Spawn(e.Context(), func(ctx context.Context) (int, error) {
 			other := Spawn(ctx, func(context.Context) (int, error) { rec.add("other"); return 0, nil })
 			err := <-foreignSleep(ctx) // a plain wait: the worker is the goroutine's to give
@@ -308,9 +292,7 @@ func TestSleepForeignGoroutine(t *testing.T) {
 		if _, err := owner.Join(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := rec.get(), []string{"other", "woke"}; !slices.Equal(got, want) {
-			t.Fatalf("ran %v, want %v: the foreign sleep kept the worker", got, want)
-		}
+		rec.expect(t, "other", "woke")
 		checkWorkers(t, e)
 	})
 	t.Run("task in a wait", func(t *testing.T) {

@@ -141,42 +141,33 @@ func TestRunInlineRefuses(t *testing.T) {
 		c.Finish(false)
 		check(t, s2, 0, 0)
 	})
-	t.Run("caller released", func(t *testing.T) {
-		s := New(1)
-		p, busy, c := newTask(idle), newTask(idle), newTask(idle)
-		s.Spawn(&p.Task, p)
-		p.Release()
-		s.Spawn(&busy.Task, busy)
-		s.Spawn(&c.Task, c)
-		refused(t, p, &c.Task)
-		check(t, s, 1, 1)
-		if busy.Finish(false) != &c.Task {
-			t.Fatal("the child left the queue")
-		}
-		c.Finish(false)
-		p.Acquire()
-		p.Finish(false)
-		check(t, s, 0, 0)
-	})
-	t.Run("caller released by a foreign wait", func(t *testing.T) {
-		s := New(1)
-		p, c := newTask(idle), newTask(idle)
-		s.Spawn(&p.Task, p)
-		acquire, done := foreignWait(t, p)
-		busy := newTask(idle)
-		s.Spawn(&busy.Task, busy)
-		s.Spawn(&c.Task, c)
-		refused(t, p, &c.Task)
-		check(t, s, 1, 1)
-		if busy.Finish(false) != &c.Task {
-			t.Fatal("the child left the queue")
-		}
-		c.Finish(false)
-		acquire()
-		recv(t, done)
-		p.Finish(false)
-		check(t, s, 0, 0)
-	})
+	for _, foreign := range []bool{false, true} {
+		// The caller gave its permit up for a wait of its own, or a wait
+		// with its context on another goroutine did.
+		t.Run(fmt.Sprintf("caller released, foreign=%v", foreign), func(t *testing.T) {
+			s := New(1)
+			p, busy, c := newTask(idle), newTask(idle), newTask(idle)
+			s.Spawn(&p.Task, p)
+			reacquire := p.Acquire
+			if foreign {
+				acquire, done := foreignWait(t, p)
+				reacquire = func() { acquire(); recv(t, done) }
+			} else {
+				p.Release()
+			}
+			s.Spawn(&busy.Task, busy)
+			s.Spawn(&c.Task, c)
+			refused(t, p, &c.Task)
+			check(t, s, 1, 1)
+			if busy.Finish(false) != &c.Task {
+				t.Fatal("the child left the queue")
+			}
+			c.Finish(false)
+			reacquire()
+			p.Finish(false)
+			check(t, s, 0, 0)
+		})
+	}
 	t.Run("caller finished", func(t *testing.T) {
 		s := New(1)
 		p, busy, c := newTask(idle), newTask(idle), newTask(idle)
