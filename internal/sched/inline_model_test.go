@@ -14,7 +14,7 @@ import (
 
 const (
 	cmdRunInline command = cmdExit + 1 + iota // RunInline(a.child): acks false, or an event on return
-	cmdTimedWait                              // Release, ack, then AwaitPermit if it gave the permit up
+	cmdTimedWait                              // Release (and PrepareReady), ack, then AwaitPermit if it gave the permit up
 )
 
 const (

@@ -7,7 +7,7 @@ import (
 
 // Tests of Task.Ready and Task.AwaitPermit (a wait ended by another
 // goroutine, a timer: the waiter is woken only once it holds a permit) and
-// of handOffSignal.
+// of the hand-off channels.
 
 // awaiting starts a's AwaitPermit on a new goroutine, which closes the
 // returned channel once it returns, after checking that a holds its permit.
@@ -31,6 +31,7 @@ func TestReadyFreePermit(t *testing.T) {
 		if !a.Release() {
 			t.Fatal("Release reported false")
 		}
+		a.PrepareReady()
 		check(t, s, 0, 0)
 		var woke <-chan struct{}
 		if !readyFirst {
@@ -74,6 +75,7 @@ func TestReadyQueuesFIFO(t *testing.T) {
 	acquire(w1, "w1")
 	waitQueued(t, s, 1)
 	zWoke := make(chan struct{})
+	z.PrepareReady() // as z's goroutine would, before it parks
 	go func() {
 		z.AwaitPermit()
 		close(zWoke)
@@ -123,6 +125,9 @@ func TestReadyAfterTaskFinished(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			ok := a.Release()
+			if ok {
+				a.PrepareReady()
+			}
 			gaveUp <- ok
 			if ok {
 				a.AwaitPermit()
@@ -153,61 +158,56 @@ func TestReadyAfterTaskFinished(t *testing.T) {
 	}
 }
 
-// TestHandOffSignal: one send wakes one wait, whichever comes first, and a
-// signal is consumed by the wait it wakes.
-func TestHandOffSignal(t *testing.T) {
-	t.Run("send before wait", func(t *testing.T) {
-		var h handOffSignal
-		h.init()
-		h.send()
-		h.wait() // returns at once: the test would hang otherwise
-		h.send()
-		h.wait()
-	})
-	t.Run("wait before send", func(t *testing.T) {
-		var h handOffSignal
-		h.init()
-		waiting := make(chan struct{})
-		woke := make(chan struct{})
-		go func() {
-			close(waiting)
-			h.wait()
-			close(woke)
-		}()
-		<-waiting
+// TestWakeChannelPooled: a task that queued for a permit gives its
+// hand-off channel back, empty, when it ends holding its permit, and the
+// next task to queue gets a channel with no stale signal in it. A task that
+// ends while a foreign wait holds its released state keeps its channel: the
+// foreign waiter may still use it.
+func TestWakeChannelPooled(t *testing.T) {
+	s := New(1)
+	for i := range 100 {
+		w := newTask(idle)
+		if !s.Spawn(&w.Task, w) || !w.Release() {
+			t.Fatal("no free permit")
+		}
+		h := newTask(idle)
+		if !s.Spawn(&h.Task, h) {
+			t.Fatal("no free permit")
+		}
+		got := make(chan struct{})
+		go func() { w.Acquire(); close(got) }()
+		waitQueued(t, s, 1)
 		select {
-		case <-woke:
-			t.Fatal("wait returned without a send")
+		case <-got:
+			t.Fatalf("round %d: Acquire returned while the permit was held (a stale signal)", i)
 		default:
 		}
-		h.send()
-		recv(t, woke)
-	})
-	t.Run("ping-pong", func(t *testing.T) {
-		// Two goroutines take turns, each waking the other once per
-		// round: a lost or doubled signal would hang or race.
-		const rounds = 1000
-		var ping, pong handOffSignal
-		ping.init()
-		pong.init()
-		turns := 0
-		done := make(chan struct{})
-		go func() {
-			for range rounds {
-				ping.wait()
-				turns++
-				pong.send()
-			}
-			close(done)
-		}()
-		for range rounds {
-			ping.send()
-			pong.wait()
-			turns++
+		h.Finish(false)
+		recv(t, got)
+		ch := w.wake
+		if ch == nil {
+			t.Fatal("a task that queued has no hand-off channel")
 		}
-		recv(t, done)
-		if turns != 2*rounds {
-			t.Fatalf("turns %d, want %d", turns, 2*rounds)
+		w.Finish(false)
+		if w.wake != nil || len(ch) != 0 {
+			t.Fatalf("round %d: after Finish, wake %v with %d signals pending", i, w.wake, len(ch))
 		}
-	})
+		check(t, s, 0, 0)
+	}
+
+	// Foreign wait: the channel stays with the task.
+	a := newTask(idle)
+	s.Spawn(&a.Task, a)
+	acquire, done := foreignWait(t, a)
+	b := newTask(idle)
+	s.Spawn(&b.Task, b) // takes the freed permit, so the foreign Acquire queues
+	acquire()
+	waitQueued(t, s, 1)
+	a.Finish(false) // released: the foreign waiter is queued on a's channel
+	if a.wake == nil {
+		t.Fatal("a task ending during a foreign wait dropped the channel the waiter uses")
+	}
+	b.Finish(false) // hands the permit to the foreign waiter, which gives it back
+	recv(t, done)
+	check(t, s, 0, 0)
 }

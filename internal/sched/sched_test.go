@@ -537,6 +537,9 @@ func (a *actor) RunTask() *Task {
 			a.events <- event{id: a.id, gid: gid}
 		case cmdTimedWait:
 			ok := a.Release()
+			if ok {
+				a.PrepareReady()
+			}
 			a.acks <- ok
 			if ok {
 				a.AwaitPermit()
