@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -463,4 +464,24 @@ func TestJoinInlineTwoJoiners(t *testing.T) {
 		t.Fatalf("the shared task ran %d times", n)
 	}
 	checkWorkers(t, e)
+}
+
+// TestJoinInlinePanicCrashNamesTheTask: without RecoverPanics, a task run
+// inline that panics crashes the process naming it, as it would on a
+// goroutine of its own, and does not report its joiner, which did not
+// panic, as panicking too.
+func TestJoinInlinePanicCrashNamesTheTask(t *testing.T) {
+	stdout, stderr, code := child(t, "inline-panic")
+	if code != 2 || strings.Contains(stdout, "survived") {
+		t.Fatalf("exit code %d, stdout %q; want a crash (2)", code, stdout)
+	}
+	for _, want := range []string{"task doomed panicked", "panic: kaboom"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, "task joiner panicked") {
+		head, _, _ := strings.Cut(stderr, "\ngoroutine ")
+		t.Errorf("stderr reports the joiner, which did not panic, as panicking:\n%s", head)
+	}
 }

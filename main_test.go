@@ -27,6 +27,13 @@ func runChild() bool {
 		Spawn(e.Context(), func(ctx context.Context) (int, error) { panic("kaboom") }, WithName("doomed")).Join(context.Background())
 		fmt.Println("survived")
 		os.Exit(0)
+	case "inline-panic": // a task that joins doomed runs it inline
+		e, _ := New(Options{Workers: 1})
+		Spawn(e.Context(), func(ctx context.Context) (int, error) {
+			return Spawn(ctx, func(ctx context.Context) (int, error) { panic("kaboom") }, WithName("doomed")).Join(ctx)
+		}, WithName("joiner")).Join(context.Background())
+		fmt.Println("survived")
+		os.Exit(0)
 	case "main-ok":
 		Main(func(ctx context.Context) error {
 			v, err := Spawn(ctx, func(ctx context.Context) (int, error) { return 123, Sleep(ctx, time.Millisecond) }).Join(ctx)
