@@ -155,11 +155,14 @@ func (h *JoinHandle[T]) RunTask() (next *sched.Task) {
 				// Crash as a goroutine would. Re-panicking with the same
 				// value from this deferred call keeps the original frames in
 				// the trace ("[recovered, repanicked]").
-				name := h.name
-				if name == "" {
-					name = "(unnamed)"
+				if !t.PanicFromInline() { // else the task run inline named itself
+					name := h.name
+					if name == "" {
+						name = "(unnamed)"
+					}
+					fmt.Fprintf(os.Stderr, "executor: task %s panicked\n", name)
 				}
-				fmt.Fprintf(os.Stderr, "executor: task %s panicked\n", name)
+				t.PanicToLender()
 				panic(r)
 			default:
 				panicked = true

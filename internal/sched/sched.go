@@ -73,14 +73,18 @@ type Task struct {
 
 	next, prev *Task // queue links, guarded by s.mu
 	started    bool  // has a goroutine (or is about to); guarded by s.mu
-	// wake is the hand-off signal of a started task queued for a permit.
-	// It is taken from wakePool when the task first queues and given back
-	// when the task ends; read by others only once the task is queued.
+	// wake is the hand-off signal of a started task queued for a permit,
+	// made by the task's goroutine when it first queues (so that, in a
+	// testing/synctest bubble, it belongs to the task's bubble) and read by
+	// others only once the task is queued.
 	wake chan struct{}
 	// lender is the task whose permit this one runs on (see RunInline),
 	// which gets the permit back when this one ends. Set before the task
 	// starts, read by its own goroutine.
 	lender *Task
+	// inlinePanic is set when a panic of a task run inline on this task's
+	// goroutine is unwinding through it; only that goroutine touches it.
+	inlinePanic bool
 }
 
 // Task states.
@@ -131,7 +135,6 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 		// permit straight back.
 		return nil
 	}
-	t.dropWake()
 	if l := t.lender; l != nil {
 		l.took() // the permit goes back to the task that lent it
 		return nil
@@ -144,7 +147,6 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 func (t *Task) Exit(panicked bool) {
 	t.count(panicked)
 	if t.state.Swap(finished) == holding {
-		t.dropWake()
 		if l := t.lender; l != nil {
 			// The lender's goroutine is this one, and it is exiting too:
 			// the lender's own Exit gives the permit back.
@@ -207,6 +209,19 @@ func (t *Task) Release() bool {
 	t.s.release(true)
 	return true
 }
+
+// PanicToLender records, as t's panic is about to unwind further, that it
+// is unwinding through the task that ran t inline, if any (see
+// PanicFromInline).
+func (t *Task) PanicToLender() {
+	if t.lender != nil {
+		t.lender.inlinePanic = true
+	}
+}
+
+// PanicFromInline reports whether the panic unwinding through t comes from
+// a task t ran inline, which has reported it already.
+func (t *Task) PanicFromInline() bool { return t.inlinePanic }
 
 // PrepareReady readies t for Ready: call it on the waiting goroutine after
 // Release returned true and before anything can call Ready.
@@ -405,25 +420,10 @@ func (s *Scheduler) Stats() Stats {
 	return st
 }
 
-// wakePool holds the hand-off channels of tasks that have ended, so that a
-// task that waits for a permit costs no allocation for its channel.
-var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
-
 // needWake gives t a hand-off channel if it has none. Called by the
 // goroutine that is about to queue t, before it does.
 func (t *Task) needWake() {
 	if t.wake == nil {
-		t.wake = wakePool.Get().(chan struct{})
-	}
-}
-
-// dropWake gives t's hand-off channel back to the pool as t ends. Only
-// when the ending goroutine held the permit: otherwise another goroutine
-// waiting with t's context may still be using it. Every signal sent on it
-// has been received by then.
-func (t *Task) dropWake() {
-	if t.wake != nil {
-		wakePool.Put(t.wake)
-		t.wake = nil
+		t.wake = make(chan struct{}, 1)
 	}
 }
