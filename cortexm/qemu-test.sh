@@ -61,8 +61,8 @@ sizes() {
     $1 == ".stack" { stack = $2 }
     END { printf "   flash %d bytes, RAM %d bytes static + %d bytes of stack\n", flash, ram, stack }'
   if [ -n "$nm" ]; then
-    "$nm" -S "$elf" | awk '
-      $4 == "main.ex" || $4 == "main.slots" || $4 == "main.lists" { n += strtonum("0x" $2); names = names " " $4 }
+    "$nm" -S -t d "$elf" | awk '
+      $4 == "main.ex" || $4 == "main.slots" || $4 == "main.lists" { n += $2; names = names " " $4 }
       END { if (n) printf "   executor storage %d bytes (%s)\n", n, substr(names, 2) }'
   fi
 }
@@ -73,24 +73,26 @@ check() {
   local name=$1 machine=$2 target=$3 pkg=$4
   shift 4
   local elf="$tmp/$name.elf" got="$tmp/$name.out"
-  echo "== $name: tinygo build -target=$target $* $pkg; qemu-system-arm -machine $machine"
+  echo "== $name: tinygo build -target=$target${*:+ $*} $pkg; qemu-system-arm -machine $machine"
   if ! tinygo build -target="$target" "$@" -o "$elf" "$pkg"; then
     fail "$name: build"
     return
   fi
   sizes "$elf"
-  # The simulator examples print through the UART (the serial port, on
-  # stdout); qemuirq through semihosting, whose console QEMU also sends to
-  # stdout.
+  # The simulator examples print through the UART (QEMU's serial port,
+  # here stdout), qemuirq through semihosting, whose console QEMU 7 sends to
+  # stderr unless given a chardev: here a file, appended to the output.
   local status=0
   timeout 120 qemu-system-arm -machine "$machine" -nographic -monitor none -serial stdio \
-    -semihosting-config enable=on,target=native -icount shift=4,sleep=off \
-    -kernel "$elf" </dev/null >"$got" 2>"$tmp/$name.err" || status=$?
+    -chardev file,id=semihosting,path="$tmp/$name.semihosting" \
+    -semihosting-config enable=on,target=native,chardev=semihosting \
+    -icount shift=4,sleep=off -kernel "$elf" </dev/null >"$got" 2>"$tmp/$name.err" || status=$?
   if [ "$status" -ne 0 ]; then
     fail "$name: qemu-system-arm exited with status $status"
-    cat "$tmp/$name.err" "$got"
+    cat "$tmp/$name.err" "$got" "$tmp/$name.semihosting"
     return
   fi
+  cat "$tmp/$name.semihosting" >>"$got"
   if ! diff -u "$pkg/testdata/trace.txt" "$got"; then
     fail "$name: output differs from $pkg/testdata/trace.txt"
     return

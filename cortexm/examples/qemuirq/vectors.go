@@ -8,7 +8,9 @@ package main
 // peripheral vector is a weak alias of a default handler there; the
 // chip_*.go files override the ones this program uses with exported Go
 // functions that call the handlers registered with interrupt.New, as
-// TinyGo's generated device packages do for the chips it knows.
+// TinyGo's generated device packages do for the chips it knows. (This
+// comment is set apart from the import, or cgo would read it as C.)
+
 import "C"
 
 // callHandlers is the compiler intrinsic behind interrupt.New: TinyGo
