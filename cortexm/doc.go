@@ -148,8 +148,8 @@
 //	}
 //
 // On a board TinyGo knows, its device package holds the vector table and
-// the IRQ constants. For a chip it does not (QEMU's lm3s6965, or a
-// Cortex-M0 without TinyGo's generated nRF package), examples/qemuirq
+// the IRQ constants (examples/qemuirq runs on TinyGo's microbit target
+// too). For a chip it does not know (QEMU's lm3s6965), examples/qemuirq
 // shows the pieces a program supplies itself: a target file naming the
 // core, linker script and emulator, a vector table (vectors.c, through
 // cgo, since a target file's extra-files are looked up under TINYGOROOT),
@@ -158,11 +158,12 @@
 //
 // Measured with TinyGo 0.33.0 (LLVM 15) by qemu-test.sh, examples/qemuirq,
 // two tasks on two lines with its timer driver and semihosting output,
-// -gc=none -scheduler=none: 4,204 bytes of flash and 340 bytes of static
-// RAM on the Cortex-M3, 4,456 and 340 on the Cortex-M0, plus the stack
-// (4 KiB and 2 KiB by the linker scripts). The executor's storage is 220 of
-// those bytes (84 + 2×56 + 2×12), and its code about 1.2 KiB (the functions
-// named cortexm; Init, Run and Stats are inlined into main).
+// -gc=none -scheduler=none: 4,216 bytes of flash and 340 bytes of static
+// RAM on the Cortex-M3, 4,468 and 340 on the Cortex-M0 (3,920 and 484 with
+// TinyGo's own microbit target), plus the stack (4 KiB and 2 KiB by the
+// linker scripts). The executor's storage is 220 of those bytes (84 + 2×56
+// + 2×12), and its code about 1.2 KiB (the functions named cortexm; Init,
+// Run and Stats are inlined into main).
 //
 // Every other file of the package uses only the standard library's errors
 // package, and builds for GOARCH=arm GOARM=7 with the gc toolchain, which

@@ -1,4 +1,4 @@
-//go:build tinygo && nrf51qemu
+//go:build tinygo && (nrf51qemu || nrf51)
 
 package main
 
@@ -8,7 +8,9 @@ import (
 )
 
 // The nRF51822 of QEMU's microbit machine (Cortex-M0, ARMv6-M: no
-// LDREX/STREX, no BASEPRI, which cortexm does not need).
+// LDREX/STREX, no BASEPRI, which cortexm does not need), with
+// microbit-qemu.json or with TinyGo's own microbit target, whose device
+// package brings the vectors.
 const (
 	irqTimer = 8  // TIMER0
 	irqSoft  = 20 // SWI0, the software interrupt
@@ -66,9 +68,3 @@ func timerStop() {
 	timerStopTask.Set(1)
 	timerIntenclr.Set(intCompare0)
 }
-
-//export IRQ8_Handler
-func irqTimerVector() { callHandlers(irqTimer) }
-
-//export IRQ20_Handler
-func irqSoftVector() { callHandlers(irqSoft) }

@@ -1,4 +1,4 @@
-//go:build tinygo && cortexm
+//go:build tinygo && (lm3s6965 || nrf51qemu)
 
 // The vector table of a Cortex-M with 32 peripheral interrupts (IRQ0 to
 // IRQ31), enough for the lm3s6965's Timer0A (IRQ 19) and the nRF51's SWI0

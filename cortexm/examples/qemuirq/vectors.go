@@ -1,4 +1,4 @@
-//go:build tinygo && cortexm
+//go:build tinygo && (lm3s6965 || nrf51qemu)
 
 package main
 
