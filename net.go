@@ -17,21 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Sockets.
-//
-// By default a Listener or Conn wraps a socket of Go's net package, whose
-// poller waits for any number of idle connections without an OS thread
-// each, on both backends. With Options.RingSockets on the uring backend it
-// is a non-blocking socket whose accepts, connects, receives and sends are
-// driver operations: io_uring requests, tried first as one non-blocking
-// system call when that can complete at once (a send with buffer room, a
-// receive with data queued).
-//
-// Either way a task gives up its worker while it waits, every operation
-// takes a context that cancels it, and errors are the net package's:
-// *net.OpError values wrapping net.ErrClosed, *os.SyscallError (so that
-// errors.Is(err, syscall.ECONNRESET) works) or the context's cause.
-
 // Listener is a socket listening for stream connections (TCP or Unix).
 // It is safe for concurrent use.
 type Listener struct {

@@ -576,8 +576,8 @@ func TestNetUseAfterClose(t *testing.T) {
 }
 
 // TestNetClosePending: Close with reads and accepts pending makes them
-// return promptly with net.ErrClosed (invariant 7), in tasks holding no
-// worker while they wait.
+// return promptly with net.ErrClosed (internal/driver's invariant 5), in
+// tasks holding no worker while they wait.
 func TestNetClosePending(t *testing.T) {
 	onSocketBackends(t, 1, func(t *testing.T, e *Executor) {
 		fds := openFDs(t)
@@ -943,8 +943,9 @@ func (g *group) Wait() error {
 
 // TestNetAcceptCancelRace: accepts cancelled while connections arrive.
 // An accept that completed anyway after its cancellation must close the
-// connection (invariant 7): every client ends up reading EOF or a reset,
-// none hangs on a connection nobody owns, and no descriptor leaks.
+// connection (internal/driver's invariant 4): every client ends up reading
+// EOF or a reset, none hangs on a connection nobody owns, and no
+// descriptor leaks.
 func TestNetAcceptCancelRace(t *testing.T) {
 	const rounds = 200
 	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
