@@ -160,6 +160,36 @@
 // single goroutine (which through the ring is bound by two thread
 // wake-ups per op) matches it on O_DIRECT.
 //
+// # Paths, space, splicing: which operations run where
+//
+// FileOps (pathops.go) adds the operations below. On the uring backend
+// each is an io_uring request when the probe made at setup found its
+// opcode, and otherwise the plain system call on the calling goroutine
+// (whose task has released its worker), counted in flight like a ring
+// request; the portable backend always makes the system call.
+//
+//	operation              uring backend, opcode (kernel)      fallback / portable
+//	Mkdirat                IORING_OP_MKDIRAT (5.15)            mkdirat(2)
+//	Unlinkat               IORING_OP_UNLINKAT (5.11)           unlinkat(2)
+//	Renameat               IORING_OP_RENAMEAT (5.11)           renameat(2)
+//	Statat                 IORING_OP_STATX (5.6, required)     fstatat(2)
+//	Fallocate              IORING_OP_FALLOCATE (5.6)           fallocate(2)
+//	Ftruncate              IORING_OP_FTRUNCATE (6.9)           ftruncate(2)
+//	Splice                 IORING_OP_SPLICE (5.7)              splice(2)
+//	PollWait               IORING_OP_POLL_ADD (5.1)            poll(2) with an eventfd
+//
+// The root package builds on these: ReadDir has no opcode (getdents64 was
+// never added to io_uring) and runs os.ReadDir with the worker released;
+// ReadFile first tries openat2(2) with RESOLVE_CACHED inline, as io_uring
+// itself does before it hands an open to a worker thread. Datagram sockets
+// (UDP, unixgram) are net sockets on both backends: recvfrom(2) and
+// sendto(2) inside the net package's RawConn (TryRecvFrom, TrySendTo in
+// datagram.go), waiting in Go's network poller; ring datagram operations
+// (SENDMSG/RECVMSG) are not implemented, even with ring sockets.
+// SendFile on a net socket is sendfile(2) inside the RawConn; on a ring
+// socket it is Splice (file to pipe) and a non-blocking splice(2) from
+// the pipe to the socket, waiting with PollWait.
+//
 // # The portable backend
 //
 // Ops are the plain system calls (pread, pwrite, openat, fstat, fsync),

@@ -99,6 +99,9 @@ func (d *portableDriver) do(ctx context.Context, fd int, events int16, call func
 			}
 			continue
 		}
+		if n < 0 {
+			n = 0 // a failed read(2) returns -1: callers count bytes
+		}
 		return n, err
 	}
 }

@@ -89,6 +89,7 @@ type uringDriver struct {
 	cfg    config
 	ring   *uring.Ring
 	slab   *slab
+	probe  *uring.Probe // the opcodes the kernel supports (optional ones: see has)
 
 	mu         sync.Mutex
 	backlog    []uring.SQE // queued, not yet in the SQ
@@ -194,6 +195,7 @@ func (d *uringDriver) setup() error {
 		d.wakePin.Pin(&d.wakeBuf)
 	}
 	d.ring = ring
+	d.probe = probe
 	// Records that wait for a peer get the CQ room the others leave: in
 	// flight requests never exceed what the CQ holds.
 	d.slab = newSlab(n, n, ring.CQEntries()-2*n-2)
