@@ -2,6 +2,7 @@ package cortexm_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -332,50 +333,57 @@ func (h *fzHarness) finish() {
 	}
 }
 
-// FuzzExecutor drives random sequences of spawns, waits, removals, wakes,
-// interrupts (masked and unmasked, from handlers and from polls), with
-// tasks that act on themselves and on each other from inside polls, and
-// checks the executor's invariants after each step: every node's list,
-// prev and next consistent; no task on two lists for one line; a poll
-// starts with no registration; each waiting task polled exactly once, in
-// registration order, per interrupt; latches set and consumed; finished
-// tasks never polled; no wake-up lost.
-func FuzzExecutor(f *testing.F) {
-	const (
-		spawn   = 0
-		raise   = 1
-		plan    = 2
-		wait    = 3
-		unwait  = 4
-		wake    = 5
-		ready   = 6
-		mask    = 7
-		handler = 8
-		extra   = 9
-	)
-	w0, w01, w012 := byte(0x01), byte(0x03), byte(0x07)
-	f.Add([]byte{spawn, w0, spawn, w0, ready, 0, raise, 0, raise, 0})
-	f.Add([]byte{raise, 1, spawn, w01, ready, 0, ready, 0, raise, 1, raise, 0})
-	f.Add([]byte{spawn, w012, ready, 0, ready, 0, raise, 2, raise, 0})
-	f.Add([]byte{spawn, w0, ready, 0, mask, 0, raise, 0, raise, 1, mask, 0})
-	f.Add([]byte{spawn, w0 | planRaise | 1<<planLineBits, spawn, 0x02, ready, 0, raise, 0})
-	f.Add([]byte{spawn, w0 | planRaise, ready, 0, raise, 0, handler, 0})
-	f.Add([]byte{spawn, w01, spawn, w01, spawn, w0, spawn, 0, spawn, w0, ready, 0,
-		unwait, 0, unwait | 1<<4, 1, raise, 0, raise, 1})
-	f.Add([]byte{spawn, w0 | planWake, ready, 0, ready, 0, wake | 1<<4, 0, ready, 0})
-	f.Add([]byte{spawn, w0, ready, 0, plan, planDone, raise, 0, spawn, w0, ready, 0, raise, 0})
-	f.Add([]byte{spawn, 0, wait, 2, wait, 1, wait, 0, raise, 2, wait | 5<<4, 0, handler, 3, unwait | 4<<4, 3})
+// Fuzz operation codes (the low bits of an input's even bytes; the high
+// nibble picks a task), as decoded by fzHarness.op.
+const (
+	opSpawn   = 0
+	opRaise   = 1
+	opPlan    = 2
+	opWait    = 3
+	opUnwait  = 4
+	opWake    = 5
+	opReady   = 6
+	opMask    = 7
+	opHandler = 8
+	opExtra   = 9
+)
+
+// fzSeeds are the inputs FuzzExecutor starts from. TestFuzzSeeds runs them
+// everywhere, TinyGo included, whose testing.F cannot run a fuzz target.
+// A plan 0x01, 0x03 or 0x07 waits on lines {0}, {0, 1} or {0, 1, 2}.
+var fzSeeds = [][]byte{
+	{opSpawn, 0x01, opSpawn, 0x01, opReady, 0, opRaise, 0, opRaise, 0},
+	{opRaise, 1, opSpawn, 0x03, opReady, 0, opReady, 0, opRaise, 1, opRaise, 0},
+	{opSpawn, 0x07, opReady, 0, opReady, 0, opRaise, 2, opRaise, 0},
+	{opSpawn, 0x01, opReady, 0, opMask, 0, opRaise, 0, opRaise, 1, opMask, 0},
+	{opSpawn, 0x01 | planRaise | 1<<planLineBits, opSpawn, 0x02, opReady, 0, opRaise, 0},
+	{opSpawn, 0x01 | planRaise, opReady, 0, opRaise, 0, opHandler, 0},
+	{opSpawn, 0x03, opSpawn, 0x03, opSpawn, 0x01, opSpawn, 0, opSpawn, 0x01, opReady, 0,
+		opUnwait, 0, opUnwait | 1<<4, 1, opRaise, 0, opRaise, 1},
+	{opSpawn, 0x01 | planWake, opReady, 0, opReady, 0, opWake | 1<<4, 0, opReady, 0},
+	{opSpawn, 0x01, opReady, 0, opPlan, planDone, opRaise, 0, opSpawn, 0x01, opReady, 0, opRaise, 0},
+	{opSpawn, 0, opWait, 2, opWait, 1, opWait, 0, opRaise, 2, opWait | 5<<4, 0, opHandler, 3, opUnwait | 4<<4, 3},
 	// Task 0 waits on line 0 and, at each poll, registers task 1 on line 0
 	// (task 1 still on the pass list) or removes it before its turn.
-	f.Add([]byte{spawn, w0, spawn, w0, ready, 0, extra, extraWait | 1<<1, raise, 0, raise, 0})
-	f.Add([]byte{spawn, w0, spawn, w0, ready, 0, extra, extraUnwait | 1<<1, raise, 0, raise, 0})
-	f.Add([]byte{spawn, w0, ready, 0, extra, extraSpawn | extraWake | 1, raise, 0, ready, 0, raise, 0})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		h := newFzHarness(t)
-		for i := 0; i+1 < len(data); i += 2 {
-			h.op(data[i], data[i+1])
-			h.sync()
-		}
-		h.finish()
-	})
+	{opSpawn, 0x01, opSpawn, 0x01, opReady, 0, opExtra, extraWait | 1<<1, opRaise, 0, opRaise, 0},
+	{opSpawn, 0x01, opSpawn, 0x01, opReady, 0, opExtra, extraUnwait | 1<<1, opRaise, 0, opRaise, 0},
+	{opSpawn, 0x01, opReady, 0, opExtra, extraSpawn | extraWake | 1, opRaise, 0, opReady, 0, opRaise, 0},
+}
+
+// runFuzzInput runs one input, two bytes per operation, checking the
+// invariants after each.
+func runFuzzInput(t *testing.T, data []byte) {
+	h := newFzHarness(t)
+	for i := 0; i+1 < len(data); i += 2 {
+		h.op(data[i], data[i+1])
+		h.sync()
+	}
+	h.finish()
+}
+
+// TestFuzzSeeds runs FuzzExecutor's seed inputs as plain tests.
+func TestFuzzSeeds(t *testing.T) {
+	for i, data := range fzSeeds {
+		t.Run(fmt.Sprintf("seed%d", i), func(t *testing.T) { runFuzzInput(t, data) })
+	}
 }

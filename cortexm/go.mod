@@ -1,0 +1,3 @@
+module github.com/executor-go/executor/cortexm
+
+go 1.22
