@@ -17,7 +17,7 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 	timer := time.NewTimer(d)
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitSleep, nil)
 	var err error
 	select {
 	case <-timer.C:
@@ -46,7 +46,7 @@ func Yield(ctx context.Context) {
 // other tasks run meanwhile. It returns fn's results once the task has a
 // worker again. Outside a task it simply calls fn.
 func Block[T any](ctx context.Context, fn func() (T, error)) (T, error) {
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitBlock, nil)
 	defer resume(t) // even if fn panics, so that the worker count stays right
 	return fn()
 }

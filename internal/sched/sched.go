@@ -19,6 +19,9 @@ package sched
 import (
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/executor-go/executor/internal/clock"
 )
 
 // Scheduler owns N worker permits and the FIFO queue of tasks waiting for one.
@@ -31,6 +34,8 @@ type Scheduler struct {
 	maxRunning int   // the most permits ever held at once
 	head, tail *Task // FIFO queue of tasks waiting for a permit
 	queued     int   // length of the queue
+
+	ins inspector // the live tasks and the timings, guarded by mu (inspect.go)
 
 	// Counted apart from mu, each on its own cache line: the spawning
 	// goroutine and the finishing tasks touch them from different cores.
@@ -74,6 +79,7 @@ type Task struct {
 	next    *Task         // queue link, guarded by s.mu
 	started bool          // has a goroutine (or is about to); guarded by s.mu
 	wake    chan struct{} // a queued started task's hand-off signal; made when it first queues
+	in      info          // for inspection (inspect.go)
 }
 
 // Task states.
@@ -90,10 +96,13 @@ const (
 func (s *Scheduler) Spawn(t *Task, r Runner) bool {
 	t.s, t.runner = s, r
 	s.spawned.Add(1)
+	now := clock.Now()
 	s.mu.Lock()
+	s.link(t, now)
 	if s.free > 0 && s.head == nil {
 		s.free--
-		s.grantLocked()
+		s.grantLocked(now)
+		s.run(t, now)
 		t.started = true
 		s.mu.Unlock()
 		t.state.Store(holding)
@@ -122,9 +131,10 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 		// Another goroutine entered a wait with the task's context and holds
 		// the released state: its Acquire sees finished and gives the
 		// permit straight back.
+		t.forget()
 		return nil
 	}
-	return t.s.release(false)
+	return t.s.release(false, t, ending)
 }
 
 // Exit is Finish for a goroutine that cannot go on (runtime.Goexit): an
@@ -132,7 +142,9 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 func (t *Task) Exit(panicked bool) {
 	t.count(panicked)
 	if t.state.Swap(finished) == holding {
-		t.s.release(true)
+		t.s.release(true, t, ending)
+	} else {
+		t.forget()
 	}
 }
 
@@ -147,22 +159,19 @@ func (t *Task) count(panicked bool) {
 // permit was given up; only then must the wait end with Acquire. A task that
 // holds no permit (its own goroutine is already waiting, and this is another
 // goroutine using its context) gives up nothing.
-func (t *Task) Release() bool {
-	if !t.state.CompareAndSwap(holding, released) {
-		return false
-	}
-	t.s.release(true)
-	return true
-}
+func (t *Task) Release() bool { return t.ReleaseFor(KindNone, nil) }
 
 // Acquire blocks until the task holds a permit again. Call it after a wait
 // for which Release returned true.
 func (t *Task) Acquire() {
 	s := t.s
+	now := clock.Now()
 	s.mu.Lock()
+	s.woke(t, now)
 	if s.free > 0 && s.head == nil {
 		s.free--
-		s.grantLocked()
+		s.grantLocked(now)
+		s.run(t, now)
 		s.mu.Unlock()
 	} else {
 		if t.wake == nil {
@@ -180,12 +189,13 @@ func (t *Task) took() {
 	if !t.state.CompareAndSwap(released, holding) {
 		// The task finished while a foreign goroutine waited with its
 		// context: nobody would ever give this permit back.
-		t.s.release(true)
+		t.s.release(true, nil, ending)
 	}
 }
 
 // grantLocked counts one more permit as held.
-func (s *Scheduler) grantLocked() {
+func (s *Scheduler) grantLocked(now int64) {
+	s.account(now)
 	s.running++
 	if s.running > s.maxRunning {
 		s.maxRunning = s.running
@@ -207,6 +217,9 @@ func (t *Task) Yield() bool {
 	// Hand the permit to the head and queue behind the last waiter, in one
 	// critical section so that nobody slips in between.
 	next, fresh := s.dequeue()
+	now := clock.Now()
+	s.run(next, now)
+	s.queue(t, now, KindYield)
 	if t.wake == nil {
 		t.wake = make(chan struct{}, 1)
 	}
@@ -220,16 +233,21 @@ func (t *Task) Yield() bool {
 
 // release returns one permit: to the head of the queue if a task waits,
 // otherwise to the free pool. If the head has not started yet, it starts on
-// a new goroutine when launch is set, and is returned otherwise.
-func (s *Scheduler) release(launch bool) *Task {
+// a new goroutine when launch is set, and is returned otherwise. from, if
+// not nil, is the task giving the permit up, for the reason in l.
+func (s *Scheduler) release(launch bool, from *Task, l label) *Task {
+	now := clock.Now()
 	s.mu.Lock()
+	s.left(from, l, now)
 	next, fresh := s.dequeue()
 	if next == nil {
+		s.account(now)
 		s.running--
 		s.free++
 		s.mu.Unlock()
 		return nil
 	}
+	s.run(next, now)
 	s.mu.Unlock()
 	return next.handOff(fresh, launch)
 }
@@ -288,22 +306,31 @@ type Stats struct {
 	Completed  int64 // tasks that ended, panicked ones included
 	Panicked   int64 // tasks that ended in a panic
 	MaxRunning int64 // the most tasks ever holding a permit at once
+
+	Busy      time.Duration       // permits held, summed over permits
+	Queue, IO Histogram           // time queued for a permit; time of waits of the I/O kinds
+	Waits     [MaxKinds]WaitCount // the waits of each kind
 }
 
-// Stats returns a snapshot of the counters. Running, Runnable and
-// MaxRunning are read together; the others are read just after, so while
-// tasks come and go Waiting is approximate (never negative).
+// Stats returns a snapshot of the counters. Running, Runnable, Waiting,
+// MaxRunning and the timings are read together; the other counts are read
+// just after.
 func (s *Scheduler) Stats() Stats {
+	var st Stats
+	now := clock.Now()
 	s.mu.Lock()
-	st := Stats{
-		Running:    int64(s.running),
-		Runnable:   int64(s.queued),
-		MaxRunning: int64(s.maxRunning),
-	}
+	s.account(now)
+	st.Running, st.Runnable, st.Waiting = int64(s.running), int64(s.queued), int64(s.ins.waiting)
+	st.MaxRunning = int64(s.maxRunning)
+	busy := s.ins.busy
+	st.Queue, st.IO, st.Waits = s.ins.queue, s.ins.io, s.ins.waits
 	s.mu.Unlock()
+	st.Busy = clock.Duration(busy)
+	for i := range st.Waits {
+		st.Waits[i].Total = clock.Duration(st.Waits[i].total)
+	}
 	st.Completed = s.completed.Load()
 	st.Spawned = s.spawned.Load()
 	st.Panicked = s.panicked.Load()
-	st.Waiting = max(0, st.Spawned-st.Completed-st.Running-st.Runnable)
 	return st
 }
