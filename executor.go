@@ -443,11 +443,6 @@ func suspend(ctx context.Context) *sched.Task { return suspendFor(ctx, waitOther
 // resume queues a suspended task for a worker and returns once it has one.
 func resume(t *sched.Task) {
 	if t != nil {
-		// The region is ours only until Acquire: from then on another
-		// goroutine with the task's context may enter a wait.
-		if r := t.TakeRegion(); r != nil {
-			r.End()
-		}
 		t.Acquire()
 	}
 }

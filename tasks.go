@@ -143,11 +143,15 @@ func waitArg(a any) string {
 // own goroutine). While the execution trace is on, the wait is a region.
 func suspendFor(ctx context.Context, kind waitKind, arg any) *sched.Task {
 	c := lookup(ctx)
-	if c == nil || c.t == nil || !c.t.ReleaseFor(uint8(kind), arg) {
+	if c == nil || c.t == nil {
 		return nil
 	}
+	var region *trace.Region // ended by Acquire
 	if trace.IsEnabled() {
-		c.t.SetRegion(trace.StartRegion(ctx, regionNames[kind]))
+		region = trace.StartRegion(ctx, regionNames[kind])
+	}
+	if !c.t.ReleaseFor(uint8(kind), arg, region) {
+		return nil
 	}
 	return c.t
 }

@@ -70,21 +70,36 @@ func rate() float64 {
 	return r
 }
 
+// Scale converts readings with one measurement of the tick's length, so
+// that the conversions of several readings keep their order. (Until the
+// length is kept, a second after start-up, each measurement differs
+// slightly from the last.)
+type Scale struct{ nsPerTick float64 }
+
+// Current returns the scale of the latest measurement.
+func Current() Scale { return Scale{rate()} }
+
 // Duration converts a difference of two readings to a duration; a negative
 // difference (two cores' counters a few cycles apart) is zero.
-func Duration(ticks int64) time.Duration {
+func (s Scale) Duration(ticks int64) time.Duration {
 	if ticks <= 0 {
 		return 0
 	}
-	return time.Duration(float64(ticks) * rate())
+	return time.Duration(float64(ticks) * s.nsPerTick)
 }
 
 // Time converts a reading to a time.Time that carries a monotonic clock
 // reading, so that time.Since and Sub on it are exact.
-func Time(ticks int64) time.Time {
+func (s Scale) Time(ticks int64) time.Time {
 	d := ticks - baseTicks
 	if d < 0 {
-		return base.Add(-Duration(-d))
+		return base.Add(-s.Duration(-d))
 	}
-	return base.Add(Duration(d))
+	return base.Add(s.Duration(d))
 }
+
+// Duration is Current().Duration.
+func Duration(ticks int64) time.Duration { return Current().Duration(ticks) }
+
+// Time is Current().Time.
+func Time(ticks int64) time.Time { return Current().Time(ticks) }

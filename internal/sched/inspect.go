@@ -1,7 +1,9 @@
 package sched
 
 import (
+	"cmp"
 	"runtime/trace"
+	"slices"
 	"time"
 
 	"github.com/executor-go/executor/internal/clock"
@@ -22,7 +24,7 @@ import (
 type State uint8
 
 const (
-	gone     State = iota // not in the list: ended (or never spawned)
+	gone     State = iota // not recorded: ended (or never spawned)
 	Runnable              // queued for a worker
 	Running               // holding a worker
 	Waiting               // in a wait, holding no worker and not queued for one
@@ -36,25 +38,30 @@ const (
 	MaxKinds        = 32 // kinds are below MaxKinds
 )
 
-// info is a task's inspection record, guarded by s.mu except region.
-type info struct {
-	id           uint64
-	older, newer *Task // the live list
-	spawned, at  int64 // clock readings: at Spawn, and when state began
-	state        State
-	kind         uint8 // what a Waiting task waits on, or KindYield for a Runnable one
-	arg          any   // the object of the wait (a file's name, an address), for the executor
-
-	// region is the wait's trace region, set and ended by the goroutine
-	// in the wait (the one that holds the task's released state).
-	region *trace.Region
+// record is a live task's inspection record. Records live in a slab that
+// the scheduler owns, not in the tasks: a task only keeps its slot number
+// (Task.slot, in what was padding), so recording costs a task's allocation
+// no byte. Guarded by s.mu.
+type record struct {
+	t           *Task
+	id          uint64
+	spawned, at int64 // clock readings: at Spawn, and when state began
+	state       State
+	kind        uint8         // what a Waiting task waits on, or KindYield for a Runnable one
+	arg         any           // the object of the wait (a file's name, an address), for the executor
+	region      *trace.Region // the wait's execution trace region, or nil
+	nextFree    uint32        // the next free slot, while this one is free
 }
+
+// slabChunk is how many records the slab allocates at once.
+const slabChunk = 256
 
 // label is what a wait is about, handed to release.
 type label struct {
-	kind uint8
-	arg  any
-	end  bool // the task is ending, not waiting
+	kind   uint8
+	arg    any
+	region *trace.Region
+	end    bool // the task is ending, not waiting
 }
 
 // ending is the label of a task that gives its worker back for good.
@@ -62,14 +69,16 @@ var ending = label{end: true}
 
 // inspector is the scheduler's share of the records, guarded by s.mu.
 type inspector struct {
-	oldest, newest *Task
-	ids            uint64 // the last ID given
-	live           int    // tasks in the list
-	waiting        int    // tasks in state Waiting
-	busy, busyAt   int64  // ticks of workers held, summed, up to the reading busyAt
-	ioKinds        uint32 // kinds whose durations the io histogram counts
-	queue, io      Histogram
-	waits          [MaxKinds]WaitCount
+	slab         []*[slabChunk]record // slot i is slab[(i-1)/slabChunk][(i-1)%slabChunk]
+	free         uint32               // the first free slot, or 0
+	grew         int64                // the clock reading when the slab last grew
+	ids          uint64               // the last ID given
+	live         int                  // records in use
+	waiting      int                  // tasks in state Waiting
+	busy, busyAt int64                // ticks of workers held, summed, up to the reading busyAt
+	ioKinds      uint32               // kinds whose durations the io histogram counts
+	queue, io    Histogram
+	waits        [MaxKinds]WaitCount
 }
 
 // WaitCount counts the waits of one kind.
@@ -88,98 +97,126 @@ func (s *Scheduler) SetIOKinds(mask uint32) {
 	s.mu.Unlock()
 }
 
-// link adds a newly spawned task to the live list, queued.
-func (s *Scheduler) link(t *Task, now int64) {
-	in := &s.ins
-	in.ids++
-	in.live++
-	t.in = info{id: in.ids, older: in.newest, spawned: now, at: now, state: Runnable}
-	if in.newest == nil {
-		in.oldest = t
-	} else {
-		in.newest.in.newer = t
+// rec returns t's record, or nil if t has none (it has ended).
+func (s *Scheduler) rec(t *Task) *record {
+	if t == nil || t.slot == 0 {
+		return nil
 	}
-	in.newest = t
+	i := t.slot - 1
+	return &s.ins.slab[i/slabChunk][i%slabChunk]
 }
 
-// unlink removes an ending task from the live list.
-func (s *Scheduler) unlink(t *Task) {
+// link records a newly spawned task, queued.
+func (s *Scheduler) link(t *Task, now int64) {
 	in := &s.ins
-	if t.in.state == gone {
+	if in.free == 0 {
+		in.grow(new([slabChunk]record))
+		in.grew = now
+	}
+	t.slot = in.free
+	r := s.rec(t)
+	in.free = r.nextFree
+	in.ids++
+	in.live++
+	*r = record{t: t, id: in.ids, spawned: now, at: now, state: Runnable}
+}
+
+// grow adds a chunk to the slab; its slots become the free list.
+func (in *inspector) grow(c *[slabChunk]record) {
+	base := uint32(len(in.slab)) * slabChunk
+	for i := range c {
+		c[i].nextFree = base + uint32(i) + 2
+	}
+	c[slabChunk-1].nextFree = in.free
+	in.slab = append(in.slab, c)
+	in.free = base + 1
+}
+
+// shrinkAfter is how long the slab must have kept its size before an idle
+// scheduler gives back what a burst of tasks made it grow by: bursts that
+// come more often keep their records.
+const shrinkAfter = time.Second
+
+// unlink drops an ending task's record at now.
+func (s *Scheduler) unlink(t *Task, now int64) {
+	r := s.rec(t)
+	if r == nil {
 		return
 	}
-	in.live--
-	if t.in.state == Waiting {
+	in := &s.ins
+	if r.state == Waiting {
 		in.waiting--
-		in.waits[t.in.kind].Now--
+		in.waits[r.kind].Now--
 	}
-	if t.in.older == nil {
-		in.oldest = t.in.newer
-	} else {
-		t.in.older.in.newer = t.in.newer
+	*r = record{nextFree: in.free}
+	in.free, t.slot = t.slot, 0
+	if in.live--; in.live == 0 && len(in.slab) > 1 && clock.Duration(now-in.grew) > shrinkAfter {
+		// Idle: give back the chunks that a burst of tasks needed.
+		first := in.slab[0]
+		clear(first[:])
+		clear(in.slab)
+		in.slab, in.free = in.slab[:0], 0
+		in.grow(first)
 	}
-	if t.in.newer == nil {
-		in.newest = t.in.older
-	} else {
-		t.in.newer.in.older = t.in.older
-	}
-	t.in.older, t.in.newer, t.in.state, t.in.arg = nil, nil, gone, nil
 }
 
 // forget unlinks a task that ends holding no worker (a goroutine other
 // than its own is in a wait with its context).
 func (t *Task) forget() {
+	now := clock.Now()
 	t.s.mu.Lock()
-	t.s.unlink(t)
+	t.s.unlink(t, now)
 	t.s.mu.Unlock()
 }
 
 // run records that t got a worker at now: its time in the queue ends.
 func (s *Scheduler) run(t *Task, now int64) {
-	if t.in.state == gone {
-		return
+	if r := s.rec(t); r != nil {
+		s.ins.queue.add(now - r.at)
+		r.state, r.at, r.kind = Running, now, KindNone
 	}
-	s.ins.queue.add(now - t.in.at)
-	t.in.state, t.in.at, t.in.kind, t.in.arg = Running, now, KindNone, nil
 }
 
 // queue records that t, holding no worker, queued for one at now.
 func (s *Scheduler) queue(t *Task, now int64, kind uint8) {
-	if t.in.state == gone {
-		return
+	if r := s.rec(t); r != nil {
+		r.state, r.at, r.kind = Runnable, now, kind
 	}
-	t.in.state, t.in.at, t.in.kind = Runnable, now, kind
 }
 
 // left records that t gave its worker up at now, for a wait or for good.
 func (s *Scheduler) left(t *Task, l label, now int64) {
-	switch {
-	case t == nil:
-	case l.end:
-		s.unlink(t)
-	case t.in.state != gone:
-		t.in.state, t.in.at, t.in.kind, t.in.arg = Waiting, now, l.kind, l.arg
+	if l.end {
+		s.unlink(t, now)
+		return
+	}
+	if r := s.rec(t); r != nil {
+		r.state, r.at, r.kind, r.arg, r.region = Waiting, now, l.kind, l.arg, l.region
 		s.ins.waiting++
 		s.ins.waits[l.kind].Now++
 	}
 }
 
-// woke records the end of t's wait at now.
-func (s *Scheduler) woke(t *Task, now int64) {
-	if t.in.state != Waiting {
-		return
+// woke records the end of t's wait at now and returns the wait's trace
+// region, for the caller to end outside the lock.
+func (s *Scheduler) woke(t *Task, now int64) *trace.Region {
+	r := s.rec(t)
+	if r == nil || r.state != Waiting {
+		return nil
 	}
 	in := &s.ins
-	d := max(0, now-t.in.at)
-	w := &in.waits[t.in.kind]
+	d := max(0, now-r.at)
+	w := &in.waits[r.kind]
 	w.Now--
 	w.Count++
 	w.total += d
-	if in.ioKinds&(1<<t.in.kind) != 0 {
+	if in.ioKinds&(1<<r.kind) != 0 {
 		in.io.add(d)
 	}
 	in.waiting--
-	t.in.state, t.in.at, t.in.kind, t.in.arg = Runnable, now, KindNone, nil
+	region := r.region
+	r.state, r.at, r.kind, r.arg, r.region = Runnable, now, KindNone, nil, nil
+	return region
 }
 
 // account adds the time workers were held since the last change of their
@@ -190,25 +227,18 @@ func (s *Scheduler) account(now int64) {
 }
 
 // ReleaseFor is Release for a wait of the given kind (the executor's
-// number, below MaxKinds) on arg, which Tasks reports while the task waits.
-func (t *Task) ReleaseFor(kind uint8, arg any) bool {
+// number, below MaxKinds) on arg, which Tasks reports while the task
+// waits. region, if not nil, is the wait's execution trace region: Acquire
+// ends it (and ReleaseFor, if it returns false).
+func (t *Task) ReleaseFor(kind uint8, arg any, region *trace.Region) bool {
 	if !t.state.CompareAndSwap(holding, released) {
+		if region != nil {
+			region.End()
+		}
 		return false
 	}
-	t.s.release(true, t, label{kind: kind, arg: arg})
+	t.s.release(true, t, label{kind: kind, arg: arg, region: region})
 	return true
-}
-
-// SetRegion keeps the trace region of the wait the calling goroutine
-// entered with ReleaseFor; TakeRegion returns it before the goroutine
-// calls Acquire, after which the task may be in another goroutine's wait.
-func (t *Task) SetRegion(r *trace.Region) { t.in.region = r }
-
-// TakeRegion returns and forgets the region given to SetRegion, or nil.
-func (t *Task) TakeRegion() *trace.Region {
-	r := t.in.region
-	t.in.region = nil
-	return r
 }
 
 // TaskInfo is a snapshot of one task's record.
@@ -223,7 +253,8 @@ type TaskInfo struct {
 }
 
 // Tasks appends a snapshot of every live task to buf, oldest first. It
-// holds the scheduler's lock while it copies, about 10 ns a task.
+// holds the scheduler's lock while it copies the records, a few
+// nanoseconds a task, and sorts them after.
 func (s *Scheduler) Tasks(buf []TaskInfo) []TaskInfo {
 	// Copy the raw fields under the lock, convert the clock readings
 	// after it.
@@ -239,15 +270,20 @@ func (s *Scheduler) Tasks(buf []TaskInfo) []TaskInfo {
 			rs = make([]raw, 0, n+n/8) // allocate without holding the lock
 			continue
 		}
-		for t := s.ins.oldest; t != nil; t = t.in.newer {
-			in := &t.in
-			rs = append(rs, raw{TaskInfo{ID: in.id, Runner: t.runner, State: in.state, Kind: in.kind, Arg: in.arg}, in.spawned, in.at})
+		for _, c := range s.ins.slab {
+			for i := range c {
+				if r := &c[i]; r.state != gone {
+					rs = append(rs, raw{TaskInfo{ID: r.id, Runner: r.t.runner, State: r.state, Kind: r.kind, Arg: r.arg}, r.spawned, r.at})
+				}
+			}
 		}
 		s.mu.Unlock()
 		break
 	}
+	slices.SortFunc(rs, func(a, b raw) int { return cmp.Compare(a.info.ID, b.info.ID) })
+	scale := clock.Current()
 	for _, r := range rs {
-		r.info.Spawned, r.info.Since = clock.Time(r.spawned), clock.Time(r.at)
+		r.info.Spawned, r.info.Since = scale.Time(r.spawned), scale.Time(r.at)
 		buf = append(buf, r.info)
 	}
 	return buf

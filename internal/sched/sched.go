@@ -75,11 +75,11 @@ type Task struct {
 	// the task's own (a context handed to a plain goroutine) can neither give
 	// back a permit twice nor keep one after the task has ended.
 	state atomic.Uint32
+	slot  uint32 // of the task's inspection record, or 0; guarded by s.mu (inspect.go)
 
 	next    *Task         // queue link, guarded by s.mu
 	started bool          // has a goroutine (or is about to); guarded by s.mu
 	wake    chan struct{} // a queued started task's hand-off signal; made when it first queues
-	in      info          // for inspection (inspect.go)
 }
 
 // Task states.
@@ -159,7 +159,7 @@ func (t *Task) count(panicked bool) {
 // permit was given up; only then must the wait end with Acquire. A task that
 // holds no permit (its own goroutine is already waiting, and this is another
 // goroutine using its context) gives up nothing.
-func (t *Task) Release() bool { return t.ReleaseFor(KindNone, nil) }
+func (t *Task) Release() bool { return t.ReleaseFor(KindNone, nil, nil) }
 
 // Acquire blocks until the task holds a permit again. Call it after a wait
 // for which Release returned true.
@@ -167,7 +167,7 @@ func (t *Task) Acquire() {
 	s := t.s
 	now := clock.Now()
 	s.mu.Lock()
-	s.woke(t, now)
+	region := s.woke(t, now)
 	if s.free > 0 && s.head == nil {
 		s.free--
 		s.grantLocked(now)
@@ -182,6 +182,9 @@ func (t *Task) Acquire() {
 		<-t.wake // release handed us its permit
 	}
 	t.took()
+	if region != nil {
+		region.End()
+	}
 }
 
 // took marks the permit just granted to t as held by it.
