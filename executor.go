@@ -437,10 +437,8 @@ func FromContext(ctx context.Context) (*Executor, bool) {
 	return nil, false
 }
 
-// suspend is suspendFor (tasks.go) for a wait of no particular kind.
-func suspend(ctx context.Context) *sched.Task { return suspendFor(ctx, waitOther, nil) }
-
-// resume queues a suspended task for a worker and returns once it has one.
+// resume queues a task that suspendFor (tasks.go) suspended for a worker,
+// and returns once it has one.
 func resume(t *sched.Task) {
 	if t != nil {
 		t.Acquire()

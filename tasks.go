@@ -72,7 +72,7 @@ var stateNames = [...]string{sched.Runnable: "runnable", sched.Running: "running
 type waitKind uint8
 
 const (
-	waitOther waitKind = waitKind(sched.KindNone)  // a wait nobody labelled (suspend)
+	waitOther waitKind = waitKind(sched.KindNone)  // a wait with no kind (sched.Task.Release)
 	waitYield waitKind = waitKind(sched.KindYield) // set by the scheduler itself
 	waitSleep waitKind = iota
 	waitJoin

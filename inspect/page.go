@@ -150,31 +150,15 @@ a { color: #2563eb; }
 </div>
 <div class="card">
 <h2>Time queued for a worker</h2>
-{{with .Stats.QueueTime}}
-<table>
-<tr><th class="n">count</th><th class="n">p50</th><th class="n">p90</th><th class="n">p99</th><th class="n">max</th></tr>
-<tr><td class="n">{{.Count}}</td><td class="n">{{age .P50}}</td><td class="n">{{age .P90}}</td><td class="n">{{age .P99}}</td><td class="n">{{age .Max}}</td></tr>
-</table>{{end}}
+{{template "latency" .Stats.QueueTime}}
 <h2 style="margin-top:1em">I/O waits</h2>
-{{with .Stats.IOTime}}
-<table>
-<tr><th class="n">count</th><th class="n">p50</th><th class="n">p90</th><th class="n">p99</th><th class="n">max</th></tr>
-<tr><td class="n">{{.Count}}</td><td class="n">{{age .P50}}</td><td class="n">{{age .P90}}</td><td class="n">{{age .P99}}</td><td class="n">{{age .Max}}</td></tr>
-</table>{{end}}
+{{template "latency" .Stats.IOTime}}
 </div>
 <div class="card">
 <h2>I/O by operation</h2>
-<table>
-<tr><th>op</th><th class="n">waiting now</th><th class="n">waits ended</th><th class="n">mean</th></tr>
-{{range .IO}}<tr><td>{{.Kind}}</td><td class="n">{{.Waiting}}</td><td class="n">{{.Count}}</td><td class="n">{{age (mean .)}}</td></tr>
-{{else}}<tr><td class="none" colspan="4">no I/O has waited yet</td></tr>{{end}}
-</table>
+{{template "waits" .IO}}
 <h2 style="margin-top:1em">Other waits</h2>
-<table>
-<tr><th>wait</th><th class="n">waiting now</th><th class="n">waits ended</th><th class="n">mean</th></tr>
-{{range .Other}}<tr><td>{{.Kind}}</td><td class="n">{{.Waiting}}</td><td class="n">{{.Count}}</td><td class="n">{{age (mean .)}}</td></tr>
-{{else}}<tr><td class="none" colspan="4">none yet</td></tr>{{end}}
-</table>
+{{template "waits" .Other}}
 </div>
 <div class="card wide">
 <h2>Longest waits</h2>
@@ -187,4 +171,12 @@ a { color: #2563eb; }
 </div>
 </body>
 </html>
-`))
+{{define "waits"}}<table>
+<tr><th>wait</th><th class="n">waiting now</th><th class="n">waits ended</th><th class="n">mean</th></tr>
+{{range .}}<tr><td>{{.Kind}}</td><td class="n">{{.Waiting}}</td><td class="n">{{.Count}}</td><td class="n">{{age (mean .)}}</td></tr>
+{{else}}<tr><td class="none" colspan="4">none yet</td></tr>{{end}}
+</table>{{end}}
+{{define "latency"}}<table>
+<tr><th class="n">count</th><th class="n">p50</th><th class="n">p90</th><th class="n">p99</th><th class="n">max</th></tr>
+<tr><td class="n">{{.Count}}</td><td class="n">{{age .P50}}</td><td class="n">{{age .P90}}</td><td class="n">{{age .P99}}</td><td class="n">{{age .Max}}</td></tr>
+</table>{{end}}`))

@@ -25,6 +25,19 @@ func command(args string) *exec.Cmd {
 	return cmd
 }
 
+// start starts cmd and returns its standard output, line by line.
+func start(t *testing.T, cmd *exec.Cmd) *bufio.Scanner {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return bufio.NewScanner(out)
+}
+
 func TestFailingMemberStopsTheProgram(t *testing.T) {
 	cmd := command("-fail-after 100ms -interval 5ms")
 	var stdout, stderr bytes.Buffer
@@ -43,14 +56,7 @@ func TestFailingMemberStopsTheProgram(t *testing.T) {
 
 func TestInterruptStopsCleanly(t *testing.T) {
 	cmd := command("-interval 5ms -report 10ms")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(out)
+	lines := start(t, cmd)
 	var got []string
 	for lines.Scan() {
 		got = append(got, lines.Text())
@@ -78,14 +84,7 @@ func TestDumpOnRequest(t *testing.T) {
 				args += " -dump-after 50ms"
 			}
 			cmd := command(args)
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			lines := bufio.NewScanner(out)
+			lines := start(t, cmd)
 			var got []string
 			dump := map[string][]string{} // member name -> fields of its line
 			inDump, metrics := false, 0
