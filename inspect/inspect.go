@@ -53,16 +53,18 @@ func Handler(e *executor.Executor) http.Handler {
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
+		// The last element of the path names the route, whatever the
+		// mount point and whether a prefix was stripped with its slash.
 		p := r.URL.Path
-		switch {
-		case strings.HasSuffix(p, "/tasks"):
+		switch p[strings.LastIndexByte(p, '/')+1:] {
+		case "tasks":
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			WriteTasks(w, e)
-		case strings.HasSuffix(p, "/tasks.json"):
+		case "tasks.json":
 			writeJSON(w, tasksJSON(e, time.Now()))
-		case strings.HasSuffix(p, "/stats.json"):
+		case "stats.json":
 			writeJSON(w, statsJSON{Backend: e.Backend(), Stats: e.Stats()})
-		case p == "" || strings.HasSuffix(p, "/"):
+		case "":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			writePage(w, e, time.Now())
 		default:

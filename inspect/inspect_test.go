@@ -91,7 +91,8 @@ func TestRoutes(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/debug/executor/", Handler(s.e))
 	mux.Handle("/stripped/", http.StripPrefix("/stripped", Handler(s.e)))
-	for _, prefix := range []string{"/debug/executor", "/stripped"} {
+	mux.Handle("/slash/", http.StripPrefix("/slash/", Handler(s.e))) // paths left without a slash
+	for _, prefix := range []string{"/debug/executor", "/stripped", "/slash"} {
 		for path, ctype := range map[string]string{
 			"/":           "text/html",
 			"/tasks":      "text/plain",
