@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"expvar"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -43,9 +44,8 @@ func newScene(t *testing.T) *scene {
 		return 0, executor.Sleep(tok.Bind(ctx), time.Hour)
 	}, executor.WithName("young-sleeper")))
 	hs = append(hs, executor.Spawn(e.Context(), func(ctx context.Context) (int, error) {
-		_, err := executor.Block(ctx, func() (int, error) { return 0, nil }) // let the sleepers in first
-		<-gate                                                               // holds the worker
-		return 0, err
+		<-gate // holds the only worker
+		return 0, nil
 	}, executor.WithName("hog")))
 	waitUntil(t, func() bool { return e.Stats().Running == 1 && e.Stats().Waiting == 2 })
 	hs = append(hs, executor.Spawn(e.Context(), func(ctx context.Context) (int, error) { return 0, nil }, executor.WithName("queued")))
@@ -193,18 +193,22 @@ func TestPage(t *testing.T) {
 	}
 }
 
+var published int
+
 // TestPublish: the expvar variable is the executor's Stats, and a second
 // Publish of the same name is an error, not a panic.
 func TestPublish(t *testing.T) {
 	s := newScene(t)
-	if err := Publish("executor_test", s.e); err != nil {
+	published++ // expvar names last as long as the process: one per run
+	name := fmt.Sprintf("executor_test_%d", published)
+	if err := Publish(name, s.e); err != nil {
 		t.Fatal(err)
 	}
 	var st executor.Stats
-	if err := json.Unmarshal([]byte(expvar.Get("executor_test").String()), &st); err != nil || st.Workers != 1 || st.Waiting != 2 {
+	if err := json.Unmarshal([]byte(expvar.Get(name).String()), &st); err != nil || st.Workers != 1 || st.Waiting != 2 {
 		t.Errorf("expvar: %+v, %v", st, err)
 	}
-	if err := Publish("executor_test", s.e); !errors.Is(err, ErrPublished) {
+	if err := Publish(name, s.e); !errors.Is(err, ErrPublished) {
 		t.Errorf("second Publish: %v; want ErrPublished", err)
 	}
 }
