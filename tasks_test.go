@@ -210,10 +210,13 @@ func blockedWaits() []blockedWait {
 			return err
 		}),
 		{kind: "open", setup: func(t *testing.T, e *Executor) (func(context.Context) error, func(), string) {
-			// Opening a FIFO for reading waits for a writer.
+			// Opening a FIFO for reading waits for a writer. (O_CREAT,
+			// which changes nothing for an existing FIFO, keeps io_uring
+			// from trying the open with O_NONBLOCK first, which would
+			// not wait.)
 			path := fifoPath(t)
 			return func(ctx context.Context) error {
-					f, err := Open(ctx, path)
+					f, err := OpenFile(ctx, path, os.O_RDONLY|os.O_CREATE, 0o600)
 					if err == nil {
 						f.Close()
 					}
