@@ -42,7 +42,7 @@ type TaskInfo struct {
 //
 // The states come from one pass over the scheduler's records under its
 // lock, so they are consistent with each other: the running tasks never
-// exceed the workers. The pass holds the lock for about 10 ns a task, so a
+// exceed the workers. The pass holds the lock for a few ns a task, so a
 // program with a million live tasks stalls its scheduler for some
 // milliseconds per call; call it to diagnose, not in a loop.
 func (e *Executor) Tasks() []TaskInfo {
@@ -53,8 +53,7 @@ func (e *Executor) Tasks() []TaskInfo {
 		if n, ok := s.Runner.(interface{ Name() string }); ok {
 			ti.Name = n.Name()
 		}
-		switch {
-		case s.State == sched.Waiting || s.Kind == sched.KindYield:
+		if s.State == sched.Waiting || s.Kind == sched.KindYield {
 			ti.Wait = waitNames[s.Kind]
 			if arg := waitArg(s.Arg); arg != "" {
 				ti.Wait += " " + arg

@@ -9,16 +9,16 @@ import (
 	"github.com/executor-go/executor/internal/clock"
 )
 
-// This file holds what the scheduler records for inspection: every live
-// task in one list, oldest first, with its state, since when, and what it
-// waits on; and counters of queue times, wait times and busy workers.
+// This file holds what the scheduler records for inspection: a record per
+// live task (ID, state, since when, what it waits on) in a slab of reused
+// records, and counters of queue times, wait times and busy workers.
 //
 // Everything here is written inside the critical sections that Spawn,
 // Acquire, Yield and release already take, as plain fields guarded by s.mu:
-// recording adds no lock, no atomic operation and no allocation to a
-// transition, only one reading of the cheap clock (package clock), which a
-// hand-off shares between the task that lets the worker go and the one
-// that gets it.
+// recording adds no lock and no atomic operation to a transition, and no
+// allocation but a chunk of records when the slab grows; only one reading
+// of the cheap clock (package clock), which a hand-off shares between the
+// task that lets the worker go and the one that gets it.
 
 // State is a task's scheduling state.
 type State uint8
