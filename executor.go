@@ -19,9 +19,15 @@ import (
 // Options.ShutdownGrace is zero.
 const DefaultShutdownGrace = 5 * time.Second
 
-// ErrClosed is returned (by Join, wrapped with the task's name) for a task
+// ErrShutdown is returned (by Join, wrapped with the task's name) for a task
 // spawned on an executor that has begun to shut down.
-var ErrClosed = errors.New("executor: executor is shut down")
+var ErrShutdown = errors.New("executor: executor is shut down")
+
+// ErrClosed is ErrShutdown under its first name; errors.Is matches either.
+//
+// Deprecated: Use ErrShutdown. ErrClosed is easily confused with
+// fs.ErrClosed and net.ErrClosed, which a closed File or Conn returns.
+var ErrClosed = ErrShutdown
 
 // Options configures an Executor. The zero value is ready to use.
 type Options struct {
@@ -31,8 +37,9 @@ type Options struct {
 	// number of tasks in flight.
 	Workers int
 
-	// Backend selects the I/O backend: "" (the best available), "uring" or
-	// "portable".
+	// Backend selects the I/O backend: BackendUring, BackendPortable, or
+	// "" for the one named by the EXECUTOR_BACKEND environment variable if
+	// set, otherwise the best available.
 	Backend string
 
 	// RingSockets makes the uring backend run socket operations (accept,
@@ -44,10 +51,11 @@ type Options struct {
 	// the ring either way. RingSockets has no effect on the portable
 	// backend.
 	//
-	// With RingSockets, each Read waiting for data holds one of the ring's
-	// 4,096 operation records until data comes: a server with more
-	// connections idle in Read than that makes its other operations wait
-	// for a record.
+	// With RingSockets, each Read (or Accept) waiting for a peer holds one
+	// of the ring's records for waiting operations until the peer acts;
+	// there are about 57,000 of them, apart from the records that file
+	// operations and sends use, so idle connections never make those wait.
+	// Past that many idle reads, a further Read waits for a record.
 	RingSockets bool
 
 	// ShutdownGrace is how long Main and Run wait, after the root task has
@@ -85,6 +93,8 @@ type Executor struct {
 	drvErr   error
 	draining atomic.Bool // Run has returned: shut the driver once the last task ends
 
+	sleepers sleepers // tasks in Sleep (timers.go)
+
 	cleanupMu sync.Mutex
 	cleanups  map[*cleanupEntry]struct{} // AsCleanup tasks still running
 	cleanupCh chan struct{}              // signalled when a cleanup task ends
@@ -101,7 +111,7 @@ func New(opts Options) (*Executor, error) {
 		return nil, fmt.Errorf("executor: Options.ShutdownGrace is %v; want 0 (the default) or more", opts.ShutdownGrace)
 	}
 	switch opts.Backend {
-	case "", "uring", "portable":
+	case "", BackendUring, BackendPortable:
 	default:
 		return nil, fmt.Errorf("executor: unknown Options.Backend %q; want \"\", \"uring\" or \"portable\"", opts.Backend)
 	}
@@ -187,7 +197,7 @@ func (e *Executor) driver() (driver.Driver, error) {
 func (e *Executor) stopDriver() error {
 	e.drvMu.Lock()
 	if !e.drvDone {
-		e.drvDone, e.drvErr = true, ErrClosed
+		e.drvDone, e.drvErr = true, ErrShutdown
 	}
 	d := e.drv
 	e.drvMu.Unlock()
@@ -227,10 +237,13 @@ func (e *Executor) IOStats() IOStats {
 	}
 }
 
-// Backend returns the name of e's I/O backend, "uring" or "portable",
-// opening the driver if no I/O has done so yet. It returns "" if no backend
-// could be opened (Options.Backend "uring" where io_uring is refused); see
-// BackendReason.
+// Backend returns the name of e's I/O backend, BackendUring or
+// BackendPortable, opening the driver if no I/O has done so yet. It returns
+// "" when e has no backend: the one requested (by Options.Backend or
+// EXECUTOR_BACKEND) cannot be opened, as BackendUring where io_uring is
+// refused, or e was shut down before any I/O opened one. BackendReason then
+// returns the error, which opening a File or socket on e returns (wrapped)
+// too.
 func (e *Executor) Backend() string {
 	d, err := e.driver()
 	if err != nil {

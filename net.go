@@ -17,21 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Sockets.
-//
-// By default a Listener or Conn wraps a socket of Go's net package, whose
-// poller waits for any number of idle connections without an OS thread
-// each, on both backends. With Options.RingSockets on the uring backend it
-// is a non-blocking socket whose accepts, connects, receives and sends are
-// driver operations: io_uring requests, tried first as one non-blocking
-// system call when that can complete at once (a send with buffer room, a
-// receive with data queued).
-//
-// Either way a task gives up its worker while it waits, every operation
-// takes a context that cancels it, and errors are the net package's:
-// *net.OpError values wrapping net.ErrClosed, *os.SyscallError (so that
-// errors.Is(err, syscall.ECONNRESET) works) or the context's cause.
-
 // Listener is a socket listening for stream connections (TCP or Unix).
 // It is safe for concurrent use.
 type Listener struct {
@@ -508,7 +493,10 @@ func (l *Listener) Close() error {
 }
 
 // Dial connects to the address on the named network, like net.Dial:
-// network is "tcp", "tcp4", "tcp6" or "unix". A host name is looked up
+// network is "tcp", "tcp4", "tcp6" or "unix", or "udp", "udp4", "udp6"
+// or "unixgram", whose Conn reads and writes whole datagrams (a Read
+// returns one, truncated to len(p); a Write sends p as one) and always
+// waits in the net package's poller. A host name is looked up
 // with ctx and its addresses tried in order until one accepts. ctx bounds
 // the lookup and the connect.
 func Dial(ctx context.Context, network, address string) (*Conn, error) {
@@ -517,11 +505,11 @@ func Dial(ctx context.Context, network, address string) (*Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	switch network {
-	case "tcp", "tcp4", "tcp6", "unix":
+	case "tcp", "tcp4", "tcp6", "unix", "udp", "udp4", "udp6", "unixgram":
 	default:
 		return nil, &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
-	if s == nil {
+	if s == nil || isDatagram(network) {
 		var dialer net.Dialer
 		t := suspendFor(ctx, waitConnect, &address)
 		nc, err := dialer.DialContext(ctx, network, address)
@@ -810,7 +798,7 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 // from the page cache does.
 func (c *Conn) readNet(ctx context.Context, p []byte) (int, error) {
 	n, err := c.transfer(ctx, &c.rd, p)
-	if err == nil && n == 0 && len(p) > 0 {
+	if err == nil && n == 0 && len(p) > 0 && !isDatagram(c.network) {
 		return 0, io.EOF
 	}
 	return n, err
@@ -820,6 +808,9 @@ func (c *Conn) readNet(ctx context.Context, p []byte) (int, error) {
 // what the socket buffer takes before giving up the worker, and gives it
 // up only to wait for room.
 func (c *Conn) writeNet(ctx context.Context, p []byte) (int, error) {
+	if len(p) == 0 && isDatagram(c.network) {
+		return c.writeEmptyDatagram(ctx)
+	}
 	return c.transfer(ctx, &c.wr, p)
 }
 

@@ -228,8 +228,17 @@ func reportUnjoined(u unjoinedPanic) {
 // Join waits for the task to end and returns its result. ctx bounds the wait
 // only: if ctx is done first, Join returns ctx's error and the task goes on
 // running. A task that calls Join gives up its worker while it waits.
+//
+// A task that joins, with a context that cannot be cancelled (its own), a
+// task of the same executor that has not started yet runs that task itself,
+// lending it its worker, rather than sleeping until a worker reaches it:
+// the way a blocked caller would have to wait for it anyway, at the cost of
+// a function call instead of two goroutine hand-offs. If such a task calls
+// runtime.Goexit, its joiner's goroutine exits too, as with a panic.
 func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
-	if done := h.waitChan(); done != nil {
+	if h.runInline(ctx, false) {
+		// Ended on this goroutine.
+	} else if done := h.waitChan(); done != nil {
 		t := suspendFor(ctx, waitJoin, nil)
 		select {
 		case <-done:
@@ -249,7 +258,9 @@ func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
 // wait waits for the task to end, whatever ctx does, and counts as a Join
 // (the caller reports the result); a task gives up its worker meanwhile.
 func (h *JoinHandle[T]) wait(ctx context.Context) {
-	if done := h.waitChan(); done != nil {
+	if h.runInline(ctx, true) {
+		// Ended on this goroutine.
+	} else if done := h.waitChan(); done != nil {
 		t := suspendFor(ctx, waitJoin, nil)
 		<-done
 		resume(t)
@@ -257,6 +268,19 @@ func (h *JoinHandle[T]) wait(ctx context.Context) {
 	if h.joined != nil {
 		h.joined.Store(true)
 	}
+}
+
+// runInline runs the task on the calling goroutine if the caller is a task
+// of the same executor holding its worker, the task has not started, and
+// ctx cannot end the wait early (it can never be done, or whole is set: the
+// wait lasts until the task ends whatever ctx does). See Join and
+// sched.Task.RunInline.
+func (h *JoinHandle[T]) runInline(ctx context.Context, whole bool) bool {
+	if !whole && ctx.Done() != nil {
+		return false
+	}
+	c := lookup(ctx)
+	return c != nil && c.t != nil && c.e == h.ctx.e && c.t.RunInline(&h.stask)
 }
 
 // waitChan returns nil if the task has ended, or else the channel that its

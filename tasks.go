@@ -27,8 +27,9 @@ type TaskInfo struct {
 
 	// Wait says what a waiting task waits on: "sleep", "join", "yield",
 	// "block", "mutex", "semaphore", "event", "waitgroup", "recv", "send",
-	// "read", "write", "accept", "connect", "sync", "open", "stat" or
-	// "resolve". A file or socket wait names the file's path or the peer's
+	// "read", "write", "accept", "connect", "sync", "open", "stat",
+	// "resolve" (a name lookup) or "path" (mkdir, remove, rename, reading a
+	// directory ...). A file or socket wait names the file's path or the peer's
 	// address after a space ("read /var/data/x", "write 10.0.0.2:443"). A
 	// task in Yield is runnable with Wait "yield"; other tasks that are not
 	// waiting have Wait "".
@@ -73,8 +74,8 @@ type waitKind uint8
 const (
 	waitOther waitKind = waitKind(sched.KindNone)  // a wait with no kind (sched.Task.Release)
 	waitYield waitKind = waitKind(sched.KindYield) // set by the scheduler itself
+	waitJoin  waitKind = waitKind(sched.KindJoin)  // also set by the scheduler, for RunInline
 	waitSleep waitKind = iota
-	waitJoin
 	waitBlock
 	waitMutex
 	waitSemaphore
@@ -90,6 +91,7 @@ const (
 	waitOpen
 	waitStat
 	waitResolve
+	waitPath // a path operation: mkdir, remove, rename, chmod, read a directory ...
 	numWaitKinds
 )
 
@@ -98,12 +100,12 @@ var waitNames = [numWaitKinds]string{
 	waitBlock: "block", waitMutex: "mutex", waitSemaphore: "semaphore", waitEvent: "event",
 	waitWaitGroup: "waitgroup", waitRecv: "recv", waitSend: "send", waitRead: "read",
 	waitWrite: "write", waitAccept: "accept", waitConnect: "connect", waitSync: "sync",
-	waitOpen: "open", waitStat: "stat", waitResolve: "resolve",
+	waitOpen: "open", waitStat: "stat", waitResolve: "resolve", waitPath: "path",
 }
 
 // ioKinds are the kinds whose durations Stats reports as IOTime.
 const ioKinds = 1<<waitRead | 1<<waitWrite | 1<<waitAccept | 1<<waitConnect |
-	1<<waitSync | 1<<waitOpen | 1<<waitStat
+	1<<waitSync | 1<<waitOpen | 1<<waitStat | 1<<waitPath
 
 // regionNames are the execution trace's region types of the waits, made
 // once so that a traced wait does not build a string.
@@ -142,17 +144,20 @@ func waitArg(a any) string {
 // own goroutine). While the execution trace is on, the wait is a region.
 func suspendFor(ctx context.Context, kind waitKind, arg any) *sched.Task {
 	c := lookup(ctx)
-	if c == nil || c.t == nil {
+	if c == nil || c.t == nil || !releaseFor(ctx, c.t, kind, arg) {
 		return nil
 	}
+	return c.t
+}
+
+// releaseFor gives up t's worker for a wait of the given kind on arg, as
+// t.ReleaseFor, with the wait a trace region while tracing.
+func releaseFor(ctx context.Context, t *sched.Task, kind waitKind, arg any) bool {
 	var region *trace.Region // ended by Acquire
 	if trace.IsEnabled() {
 		region = trace.StartRegion(ctx, regionNames[kind])
 	}
-	if !c.t.ReleaseFor(uint8(kind), arg, region) {
-		return nil
-	}
-	return c.t
+	return t.ReleaseFor(uint8(kind), arg, region)
 }
 
 // rwWait is the kind of a read or a write, of a file or a socket.

@@ -16,6 +16,14 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
+	if ctx.Done() == nil {
+		// Nothing can end the sleep early: the executor's timer queue wakes
+		// the task once a worker is free for it.
+		if c := lookup(ctx); c != nil && c.t != nil && releaseFor(ctx, c.t, waitSleep, nil) {
+			c.e.sleepers.sleep(c.t, d)
+			return nil
+		}
+	}
 	timer := time.NewTimer(d)
 	t := suspendFor(ctx, waitSleep, nil)
 	var err error

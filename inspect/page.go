@@ -16,7 +16,7 @@ const refreshSeconds = 2
 const longest = 20
 
 // ioKinds are the waits the page counts as I/O, in the order it shows them.
-var ioKinds = []string{"read", "write", "accept", "connect", "open", "sync", "stat"}
+var ioKinds = []string{"read", "write", "accept", "connect", "open", "sync", "stat", "path"}
 
 // page is what the HTML page shows.
 type page struct {

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -26,8 +28,10 @@ const childEnv = "EXECBENCH_CELL"
 
 // cellSpec is the work of one cell for a Go contender.
 type cellSpec struct {
-	Bench     string        `json:"bench,omitempty"`    // "" for file reads, "net" for echo
-	Contender string        `json:"contender"`          // "uring", "portable" or "os"; for echo, "uring", "portable" or "net"
+	Bench     string        `json:"bench,omitempty"`    // "" for file reads, "net" for echo, "tasks" for the task workloads
+	Contender string        `json:"contender"`          // "uring", "portable" or "os"; for echo, "uring", "portable" or "net"; for tasks, a key of taskContenders
+	Sleepers  int           `json:"sleepers,omitempty"` // tasks: sleepers per nap
+	Nap       time.Duration `json:"nap,omitempty"`      // tasks: how long each sleeps
 	Conns     int           `json:"conns,omitempty"`    // echo: connections
 	MsgSize   int           `json:"msg_size,omitempty"` // echo: bytes per message
 	Workers   int           `json:"workers,omitempty"`  // echo: the executor's Workers; 0 means GOMAXPROCS
@@ -96,8 +100,11 @@ func childMain(specJSON string) {
 
 // measure runs one cell in this process.
 func measure(spec cellSpec) (cellResult, error) {
-	if spec.Bench == "net" {
+	switch spec.Bench {
+	case "net":
 		return measureNet(spec)
+	case "tasks":
+		return measureTask(spec)
 	}
 	if spec.Depth < 1 || spec.Size < blockSize || spec.Duration <= 0 {
 		return cellResult{}, fmt.Errorf("bad cell %+v", spec)
@@ -255,6 +262,8 @@ func alignedBuffers(n int) [][]byte {
 type meter struct {
 	start time.Time
 	cpu   time.Duration
+	rw    uint64 // rwCalls at the start
+	hasRW bool
 	peak  atomic.Int64
 	done  chan struct{}
 	wg    sync.WaitGroup
@@ -281,6 +290,7 @@ func startMeter() *meter {
 			}
 		}
 	})
+	m.rw, m.hasRW = rwCalls()
 	m.cpu = cpuTime()
 	m.start = time.Now()
 	return m
@@ -290,6 +300,9 @@ func startMeter() *meter {
 func (m *meter) stop(r *cellResult) {
 	r.Elapsed = time.Since(m.start)
 	r.CPU, r.HaveCPU = cpuTime()-m.cpu, true
+	if rw, ok := rwCalls(); ok && m.hasRW {
+		r.RWCalls, r.HaveRWCalls = rw-m.rw, true
+	}
 	close(m.done)
 	m.wg.Wait()
 	r.Threads = int(max(m.peak.Load(), int64(countThreads())))
@@ -302,6 +315,32 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rwCalls returns the read and write system calls the process has made
+// so far, all threads included: syscr+syscw of /proc/self/io, which the
+// kernel counts at no cost for every read, pread64, preadv2, write and
+// their vector forms (not io_uring's requests, nor any other system call).
+// ok is false if /proc cannot tell (no task I/O accounting).
+func rwCalls() (n uint64, ok bool) {
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return 0, false
+	}
+	seen := 0
+	for line := range strings.Lines(string(b)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		if k != "syscr" && k != "syscw" {
+			continue
+		}
+		c, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		n += c
+		seen++
+	}
+	return n, seen == 2
 }
 
 // countThreads returns the number of the process's OS threads, or 0 if

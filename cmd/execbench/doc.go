@@ -1,20 +1,40 @@
-// Execbench compares the executor's file reads with os.File and fio, and,
-// with the net subcommand, its sockets with the net package.
+// Execbench compares the executor's file reads with os.File and fio, and
+// its tasks with goroutines; with the net subcommand, its sockets with the
+// net package.
 //
 // Run from the repository's root:
 //
 //	go run ./cmd/execbench
 //	go run ./cmd/execbench -json results.json -svg results.svg
-//	go run ./cmd/execbench -mode cached -depth 1,8 -duration 1s -dir /var/tmp
-//	go run ./cmd/execbench net
+//	go run ./cmd/execbench -mode cached -depth 1,8 -rounds 5 -dir /var/tmp -tasks none
+//	go run ./cmd/execbench tasks -rounds 5
+//	go run ./cmd/execbench net -rounds 5
 //	go run ./cmd/execbench net -conns 1,64 -duration 1s -json net.json
+//
+// The first command, with no subcommand, prints the file table and then
+// the task tables (as execbench tasks does): with the echo table of
+// execbench net -rounds 5, these are every figure the project tracks. It
+// takes about three minutes with fio installed: 72 file cells (2 modes,
+// 3 depths, 4 contenders, 3 rounds) of 1 s each, then 21 task cells.
+//
+// # Rounds
+//
+// Every table runs its cells in rounds, -rounds of them (3 by default; 1
+// for net): a round runs every cell once, so that the rounds of the
+// contenders alternate and share the machine's slow and fast moments
+// alike. A row reports its median round (the lower middle one for an even
+// count) and, as its ratio to the anchor, the median of its rounds' ratios
+// to the anchor's figure in the same round, with their range beside it:
+// "0.84 (0.81–0.86)". The JSON lists every round's figure and ratio. On a
+// noisy machine (a VM whose anchor moves by ±15% from run to run) use 5.
 //
 // # File reads
 //
 // It creates a temporary file (1 GiB by default) and, for each mode, depth
 // and contender, has that many concurrent readers issue 4 KiB reads at
-// uniformly random 4 KiB-aligned offsets for a fixed time. The contenders
-// are:
+// uniformly random 4 KiB-aligned offsets for a fixed time (1 s by default,
+// down from 2 s before rounds, so that three rounds take about as long as
+// one did). The contenders are:
 //
 //	executor(uring)     tasks on an executor with GOMAXPROCS workers, io_uring backend
 //	executor(portable)  the same tasks on the portable backend (blocking system calls)
@@ -33,12 +53,21 @@
 // standard output. Its columns are:
 //
 //	ops/s       reads completed per second of wall time
-//	×os.File    ops/s divided by os.File's at the same mode and depth
-//	×fio        ops/s divided by fio's at the same mode and depth
+//	×os.File    ops/s divided by os.File's at the same mode and depth and
+//	            in the same round (median of the rounds, and their range)
+//	×fio        ops/s divided by fio's, likewise
 //	CPU µs/op   user+system CPU time of the whole process during the cell,
 //	            divided by the reads (fio: its own usr_cpu+sys_cpu)
 //	enters/op   io_uring_enter system calls per read (executor's IOStats;
 //	            0 for os.File, which makes none; "-" for fio)
+//	rw sc/op    read and write system calls per read, all threads of the
+//	            process: syscr+syscw of /proc/self/io, which the kernel
+//	            counts anyway, so counting costs nothing (a perf counter
+//	            per thread, as the echo table uses, slows every system call
+//	            down, and so os.File more than io_uring). It covers pread64
+//	            and preadv2 (the executor's reads completed inline) but no
+//	            other call: with enters/op it gives the system calls that
+//	            do the I/O, not futex or epoll ("-" for fio)
 //	threads     the most OS threads the process had during the cell,
 //	            sampled from /proc/self/task; io_uring's kernel workers
 //	            (iou-wrk) count, as they are threads of the process ("-"
@@ -55,23 +84,105 @@
 //
 //	-size SIZE        size of the test file, a multiple of 4KiB and at least
 //	                  1MiB: 1GiB, 256MiB, 8MiB… (default 1GiB)
-//	-duration D       how long each cell runs (default 2s)
+//	-duration D       how long each cell runs, file and task but sleepers
+//	                  (default 1s)
+//	-rounds N         rounds of every cell, file and task (default 3)
 //	-depth LIST       concurrent readers, comma-separated (default 1,32,128)
 //	-mode M           direct, cached or both (default both)
 //	-backends LIST    contenders among uring,portable,os,fio (default all)
 //	-dir DIR          where to put the test file (default os.TempDir())
 //	-json FILE        also write the results as JSON
 //	-svg FILE         also write a bar chart of ops/s as SVG
+//	-tasks LIST       task workloads after the file table, among pingpong,
+//	                  spawn and sleep, or none (default all)
+//	-sleepers N       -nap D    as for execbench tasks
 //
 // The JSON document holds "machine" (GOMAXPROCS, kernel release, file
-// system, fio's version, why each executor backend was chosen, notes) and
-// "cells", one object per row with every column; a figure that does not
-// apply is null. Cells of the executor also give inline_per_op: the share
-// of reads the driver completed without the ring (page-cache hits through
+// system, fio's version, rounds, why each executor backend was chosen,
+// notes), "cells", one object per row with every column, and "tasks", the
+// task rows as execbench tasks writes them; a figure that does not apply
+// is null. Cells of the executor also give inline_per_op: the share of
+// reads the driver completed without the ring (page-cache hits through
 // RWF_NOWAIT, or a lone read run as a plain system call).
 //
 // The exit status is 0 on success, 1 on failure, 2 for a bad command line
 // and 130 when interrupted.
+//
+// # Tasks: execbench tasks
+//
+// The tasks subcommand measures the work of the benchmarks in
+// bench/taskbench, each against goroutines doing the same work, in a child
+// process per cell and round:
+//
+//	ping-pong, 1 worker   executor Join: on an executor with one worker, a
+//	                      task spawns a task that returns at once and joins
+//	                      it, again and again; the worker goes to the child
+//	                      and back, two hand-offs per spawn and join.
+//	                      executor Yield: two tasks on one worker Yield to
+//	                      each other, a hand-off per Yield. The anchor of
+//	                      both, goroutines+chan: two goroutines hand a token
+//	                      over unbuffered channels, two hand-offs per round
+//	                      trip. An op is a hand-off.
+//	spawn+join            executor: on an executor with GOMAXPROCS workers,
+//	                      spawn 1,000 tasks of a few hundred ns of arithmetic,
+//	                      join each, again; the anchor, go+WaitGroup: the
+//	                      same with a goroutine each and a sync.WaitGroup.
+//	                      An op is a task.
+//	sleepers              executor.Sleep: 100,000 tasks (on GOMAXPROCS
+//	                      workers) sleep 300 ms in executor.Sleep; the
+//	                      anchor, time.Sleep: 100,000 goroutines in
+//	                      time.Sleep. A nap (one op of taskbench's
+//	                      Sleepers) collects garbage, starts them all,
+//	                      waits until all are asleep, notes the memory in
+//	                      use and waits for them to wake.
+//
+// A ping-pong or spawn+join cell warms up briefly, then runs for
+// -duration. A sleepers cell runs two naps. The first of the process
+// gives the memory and allocations, and the CPU time of a cold start: its
+// sleepers' goroutines are new (a later nap reuses the goroutine
+// structures and stacks of the first, which the runtime keeps, and would
+// count them as in use before it started). The second gives the CPU time
+// of a process that has had sleepers before, as a long-running one has.
+// The first table's columns are:
+//
+//	ns/op       wall time per op
+//	×anchor     ns/op divided by the anchor's in the same round: a cost,
+//	            so below 1 is faster than goroutines (median of the
+//	            rounds, and their range)
+//	CPU ns/op   user+system CPU time of the process per op (getrusage)
+//	×CPU        CPU ns/op divided by the anchor's (median of the rounds)
+//	allocs/op   heap allocations per op (runtime.MemStats.Mallocs)
+//	threads     the most OS threads the process had
+//
+// The sleepers' table:
+//
+//	CPU ms/nap  user+system CPU time of the process in the second nap:
+//	            spawning, sleeping, waking and ending them all, and the
+//	            collection before (sleeping goroutines cost little wall
+//	            time)
+//	×anchor     CPU ms/nap divided by time.Sleep's in the same round
+//	cold ms     the same for the first nap, and its ratio (×)
+//	start ms    wall time from the first sleeper's start to all asleep,
+//	            in the first nap
+//	bytes/task  heap, stacks and span structures in use (HeapInuse +
+//	            StackInuse + MSpanInuse) while all sleep, less before they
+//	            started, per sleeper; × is its ratio to time.Sleep's. Only
+//	            if start ms is below the nap: else the first sleepers may
+//	            have woken, and their goroutines served later ones, before
+//	            the last slept, and the figure would be too small; "-" and
+//	            a note under the table then (on a loaded machine, use a
+//	            longer -nap)
+//	allocs/task heap allocations per sleeper, and its ratio
+//
+// Its flags are:
+//
+//	-tasks LIST       workloads among pingpong, spawn and sleep (default all)
+//	-duration D       how long each cell runs but sleepers (default 1s)
+//	-rounds N         rounds of every cell (default 3)
+//	-sleepers N       sleepers per nap, up to 1,000,000 (default 100000)
+//	-nap D            how long each sleeps (default 300ms)
+//	-json FILE        also write the results as JSON: "machine" and "tasks",
+//	                  one object per row with every column and its rounds
 //
 // # Echo on loopback: execbench net
 //
@@ -133,12 +244,7 @@
 //	-backends LIST    servers among uring,ring,portable,net (default all)
 //	-workers N        the executor servers' Workers (default GOMAXPROCS):
 //	                  a large N measures what the worker bound costs
-//	-rounds N         run every cell N times (default 1), each round all
-//	                  the cells in turn, and report for each server the
-//	                  median of its rounds' ratios to net in the same
-//	                  round, with its median round's other figures; the
-//	                  JSON lists every round. On a noisy machine (a VM
-//	                  whose anchor moves by ±15% from run to run) use 5
+//	-rounds N         rounds of every cell (default 1; see Rounds)
 //	-json FILE        also write the results as JSON: "machine" and "cells"
 //	                  as for file reads, with the columns above
 //

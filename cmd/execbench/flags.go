@@ -37,6 +37,10 @@ type config struct {
 	dir      string
 	jsonPath string
 	svgPath  string
+	rounds   int // times each cell runs, interleaved with the others
+	// tasks are the task rows printed after the file table (none if its
+	// workloads are empty), with the same duration and rounds.
+	tasks *taskConfig
 }
 
 // usageError is a mistake on the command line: main prints it with the
@@ -52,20 +56,23 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("execbench", flag.ContinueOnError)
 	fs.SetOutput(w)
 	fs.Usage = func() {
-		fmt.Fprintf(w, "usage: execbench [flags]\n       execbench net [flags]\n\n"+
+		fmt.Fprintf(w, "usage: execbench [flags]\n       execbench net [flags]\n       execbench tasks [flags]\n\n"+
 			"Compares 4 KiB random reads through the executor (io_uring and portable\n"+
-			"backends), os.File and fio on a temporary file; with net, a TCP echo on\n"+
-			"loopback (execbench net -h). See go doc ./cmd/execbench.\n\n")
+			"backends), os.File and fio on a temporary file, then the task workloads\n"+
+			"(execbench tasks -h); with net, a TCP echo on loopback (execbench net -h).\n"+
+			"See go doc ./cmd/execbench.\n\n")
 		fs.PrintDefaults()
 	}
 	size := fs.String("size", "1GiB", "`size` of the test file: a multiple of 4KiB, at least 1MiB (suffixes KiB, MiB, GiB, TiB)")
-	duration := fs.Duration("duration", 2*time.Second, "how long each cell runs")
+	duration := fs.Duration("duration", time.Second, "how long each cell runs")
 	depth := fs.String("depth", "1,32,128", "concurrent readers per cell, comma-separated")
 	mode := fs.String("mode", "both", "direct (O_DIRECT), cached (page cache) or both")
 	backends := fs.String("backends", strings.Join(allBackends, ","), "contenders, comma-separated, among uring, portable, os and fio")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the test file; its file system must support O_DIRECT for the direct mode")
 	jsonPath := fs.String("json", "", "write the results as JSON to `file`")
 	svgPath := fs.String("svg", "", "write a bar chart of the results as SVG to `file`")
+	rounds := fs.Int("rounds", 3, "run every cell `N` times, interleaved, and report the medians")
+	tf := addTaskFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, err
@@ -73,19 +80,22 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 		return nil, usageError{err}
 	}
 	if fs.NArg() > 0 {
-		if fs.Arg(0) == "net" {
-			return nil, usageError{errors.New("the net subcommand comes first: execbench net [flags]")}
+		if a := fs.Arg(0); a == "net" || a == "tasks" {
+			return nil, usageError{fmt.Errorf("the %s subcommand comes first: execbench %s [flags]", a, a)}
 		}
 		return nil, usageError{fmt.Errorf("unexpected argument %q: execbench takes flags only", fs.Arg(0))}
 	}
 
-	c := &config{duration: *duration, dir: *dir, jsonPath: *jsonPath, svgPath: *svgPath}
+	c := &config{duration: *duration, dir: *dir, jsonPath: *jsonPath, svgPath: *svgPath, rounds: *rounds}
 	var err error
+	if err := checkRounds(c.rounds); err != nil {
+		return nil, err
+	}
 	if c.size, err = parseSize(*size); err != nil {
 		return nil, usageError{fmt.Errorf("-size: %w", err)}
 	}
-	if c.duration < minDuration || c.duration > maxDuration {
-		return nil, usageError{fmt.Errorf("-duration %v: want between %v and %v", c.duration, minDuration, maxDuration)}
+	if err := checkDuration(c.duration); err != nil {
+		return nil, err
 	}
 	if c.depths, err = parseDepths(*depth); err != nil {
 		return nil, usageError{fmt.Errorf("-depth: %w", err)}
@@ -96,6 +106,9 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 	if c.backends, err = parseList(*backends, allBackends, "contender"); err != nil {
 		return nil, usageError{fmt.Errorf("-backends: %w", err)}
 	}
+	if c.tasks, err = tf.config(c.duration, c.rounds, ""); err != nil {
+		return nil, err
+	}
 	if c.dir == "" {
 		return nil, usageError{errors.New("-dir is empty")}
 	}
@@ -105,6 +118,14 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 		return nil, usageError{fmt.Errorf("-dir %s: not a directory", c.dir)}
 	}
 	return c, nil
+}
+
+// checkDuration checks the value of -duration.
+func checkDuration(d time.Duration) error {
+	if d < minDuration || d > maxDuration {
+		return usageError{fmt.Errorf("-duration %v: want between %v and %v", d, minDuration, maxDuration)}
+	}
+	return nil
 }
 
 // parseSize parses a byte count with an optional binary suffix: 4096,

@@ -16,7 +16,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.size != 1<<30 || c.duration != 2*time.Second || c.jsonPath != "" || c.svgPath != "" || c.dir == "" {
+	if c.size != 1<<30 || c.duration != time.Second || c.rounds != 3 || c.jsonPath != "" || c.svgPath != "" || c.dir == "" {
 		t.Errorf("defaults: %+v", c)
 	}
 	if !slices.Equal(c.depths, []int{1, 32, 128}) {
@@ -30,11 +30,11 @@ func TestParseFlagsDefaults(t *testing.T) {
 func TestParseFlags(t *testing.T) {
 	dir := t.TempDir()
 	c, err := parseFlags([]string{"-size", "8MiB", "-duration", "100ms", "-depth", "4, 1",
-		"-mode", "cached", "-backends", "os,uring", "-dir", dir, "-json", "a.json", "-svg", "b.svg"}, io.Discard)
+		"-mode", "cached", "-backends", "os,uring", "-dir", dir, "-json", "a.json", "-svg", "b.svg", "-rounds", "5"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.size != 8<<20 || c.duration != 100*time.Millisecond || c.dir != dir || c.jsonPath != "a.json" || c.svgPath != "b.svg" {
+	if c.size != 8<<20 || c.duration != 100*time.Millisecond || c.dir != dir || c.jsonPath != "a.json" || c.svgPath != "b.svg" || c.rounds != 5 {
 		t.Errorf("got %+v", c)
 	}
 	if !slices.Equal(c.depths, []int{4, 1}) {
@@ -78,6 +78,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		{[]string{"-dir", ""}, "-dir is empty"},
 		{[]string{"-dir", file}, "not a directory"},
 		{[]string{"-dir", file + "/nope"}, "-dir"},
+		{[]string{"-rounds", "0"}, "want between 1 and 20"},
+		{[]string{"-rounds", "21"}, "want between 1 and 20"},
+		{[]string{"-rounds", "x"}, "invalid value"},
 		{[]string{"-nope"}, "not defined"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {

@@ -46,31 +46,34 @@ func main() {
 
 // run is the whole program but for the process: it parses args, measures,
 // prints progress to stderr and the table to stdout, and writes the files
-// asked for. The test file is gone when it returns. Args starting with
-// "net" run the echo benchmark instead (runNet).
+// asked for. The test file is gone when it returns. The task rows follow
+// the file table (unless -tasks none). Args starting with "net" run the
+// echo benchmark instead (runNet), "tasks" the task rows alone (runTasks).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	defer func() {
 		if err != nil && ctx.Err() != nil {
 			err = errInterrupted
 		}
 	}()
-	if len(args) > 0 && args[0] == "net" {
-		return runNet(ctx, args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "net":
+			return runNet(ctx, args[1:], stdout, stderr)
+		case "tasks":
+			return runTasks(ctx, args[1:], stdout, stderr)
+		}
 	}
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
 	}
 	m := machine{
-		Time:           time.Now().UTC().Format(time.RFC3339),
-		GOMAXPROCS:     runtime.GOMAXPROCS(0),
-		NumCPU:         runtime.NumCPU(),
-		Kernel:         kernelRelease(),
-		GoVersion:      runtime.Version(),
+		host:           thisHost(),
 		Dir:            c.dir,
 		FileSystem:     fsName(c.dir),
 		FileSize:       c.size,
 		CellDuration:   c.duration.String(),
+		Rounds:         c.rounds,
 		BackendReasons: make(map[string]string),
 	}
 	note := func(format string, args ...any) {
@@ -109,9 +112,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		note("%s is tmpfs: the file lives in memory, so O_DIRECT reads are memory copies (or refused, before Linux 6.6), not device reads; use -dir on a disk-backed file system", c.dir)
 	}
 
-	total := len(c.modes) * len(c.depths) * len(c.backends)
-	fmt.Fprintf(stderr, "execbench: %d cells of %v, %s file in %s (%s), GOMAXPROCS %d\n",
-		total, c.duration, sizeString(c.size), c.dir, m.FileSystem, m.GOMAXPROCS)
+	total := len(c.modes) * len(c.depths) * len(c.backends) * c.rounds
+	fmt.Fprintf(stderr, "execbench: %d cells of %v (%d rounds), %s file in %s (%s), GOMAXPROCS %d\n",
+		total, c.duration, c.rounds, sizeString(c.size), c.dir, m.FileSystem, m.GOMAXPROCS)
 	fmt.Fprintf(stderr, "writing the %s test file…\n", sizeString(c.size))
 	start := time.Now()
 	name, err := createFile(ctx, c.dir, c.size)
@@ -122,23 +125,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	el := time.Since(start)
 	fmt.Fprintf(stderr, "wrote %s in %.1fs (%.0f MiB/s) and synced it\n", name, el.Seconds(), float64(c.size)/(1<<20)/el.Seconds())
 
-	var cells []cell
-	n := 0
+	modeUnavailable := make(map[string]string) // mode: why
 	for _, mode := range c.modes {
-		direct := mode == "direct"
-		modeUnavailable := ""
-		if direct {
-			if modeUnavailable, err = checkDirect(name); err != nil {
+		switch mode {
+		case "direct":
+			why, err := checkDirect(name)
+			if err != nil {
 				return fmt.Errorf("reading the test file with O_DIRECT: %w", err)
 			}
-			if modeUnavailable != "" {
-				note("O_DIRECT: unavailable in %s: %s", c.dir, modeUnavailable)
+			if why != "" {
+				modeUnavailable[mode] = why
+				note("O_DIRECT: unavailable in %s: %s", c.dir, why)
 			}
-		} else if err := ensureCached(ctx, name, true, stderr, note); err != nil {
-			return err
+		case "cached":
+			if err := ensureCached(ctx, name, true, stderr, note); err != nil {
+				return err
+			}
 		}
+	}
+
+	// groups are the (mode, depth) pairs in table order; rounds[g][j] are
+	// the rounds of group g and contender j. A round runs every cell once.
+	type group struct {
+		mode  string
+		depth int
+	}
+	var groups []group
+	for _, mode := range c.modes {
 		for _, depth := range c.depths {
-			for _, b := range c.backends {
+			groups = append(groups, group{mode, depth})
+		}
+	}
+	rounds := make([][][]cell, len(groups))
+	for g := range rounds {
+		rounds[g] = make([][]cell, len(c.backends))
+	}
+	n := 0
+	for round := range c.rounds {
+		for g, grp := range groups {
+			direct := grp.mode == "direct"
+			for j, b := range c.backends {
 				n++
 				if !direct && unavailable[b] == "" {
 					// Before every page-cache cell, in case something
@@ -154,12 +180,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				switch {
 				case unavailable[b] != "":
 					r.Unavailable = unavailable[b]
-				case modeUnavailable != "":
-					r.Unavailable = modeUnavailable
+				case modeUnavailable[grp.mode] != "":
+					r.Unavailable = modeUnavailable[grp.mode]
 				case b == "fio":
-					r, err = runFio(ctx, fio, name, direct, depth, c.duration)
+					r, err = runFio(ctx, fio, name, direct, grp.depth, c.duration)
 				default:
-					r, err = runCell(ctx, cellSpec{Contender: b, Path: name, Size: c.size, Direct: direct, Depth: depth, Duration: c.duration})
+					r, err = runCell(ctx, cellSpec{Contender: b, Path: name, Size: c.size, Direct: direct, Depth: grp.depth, Duration: c.duration})
 				}
 				if err != nil {
 					if ctx.Err() != nil {
@@ -168,20 +194,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 					// One broken cell should not cost the rest of the run.
 					r = cellResult{Unavailable: "failed: " + err.Error()}
 				}
-				cl := newCell(mode, depth, b, r)
-				cells = append(cells, cl)
-				fmt.Fprintf(stderr, "[%*d/%d] %-18s %-10s depth %4d … %s\n", len(strconv.Itoa(total)), n, total, cl.Name, modeNames[mode], depth, progressResult(cl))
+				cl := newCell(grp.mode, grp.depth, b, r)
+				rounds[g][j] = append(rounds[g][j], cl)
+				fmt.Fprintf(stderr, "[%*d/%d] %-18s %-10s depth %4d%s … %s\n", len(strconv.Itoa(total)), n, total,
+					cl.Name, modeNames[grp.mode], grp.depth, roundLabel(round, c.rounds), progressResult(cl))
 			}
 		}
 	}
-	setRatios(cells)
+	var cells []cell
+	for g := range rounds {
+		cells = append(cells, medianFileCells(rounds[g])...)
+	}
+	var tasks []taskCell
+	if len(c.tasks.workloads) > 0 {
+		m.Sleepers, m.Nap = c.tasks.sleepers, c.tasks.nap.String()
+		if tasks, err = measureTaskRounds(ctx, c.tasks, stderr); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(stderr, "done in %.0fs\n\n", time.Since(start).Seconds())
 
 	if err := writeTable(stdout, cells); err != nil {
 		return err
 	}
+	if len(tasks) > 0 {
+		if _, err := io.WriteString(stdout, "\n"); err != nil {
+			return err
+		}
+		if err := writeTaskTables(stdout, tasks); err != nil {
+			return err
+		}
+	}
 	if c.jsonPath != "" {
-		if err := writeFile(c.jsonPath, func(w io.Writer) error { return writeJSON(w, m, cells) }); err != nil {
+		if err := writeFile(c.jsonPath, func(w io.Writer) error { return writeJSON(w, m, cells, tasks) }); err != nil {
 			return err
 		}
 	}
@@ -227,6 +272,17 @@ func ensureCached(ctx context.Context, name string, always bool, stderr io.Write
 // for a page-cache cell; below it, the file is read through again.
 const minResident = 0.99
 
+// thisHost describes this machine and run.
+func thisHost() host {
+	return host{
+		Time:       time.Now().UTC().Format(time.RFC3339),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU:     runtime.NumCPU(),
+		Kernel:     kernelRelease(),
+		GoVersion:  runtime.Version(),
+	}
+}
+
 // probeBackend opens an executor's I/O driver on backend b and returns the
 // backend's name ("" if it could not be opened) and why.
 func probeBackend(b string) (name, reason string) {
@@ -241,6 +297,15 @@ func probeBackend(b string) (name, reason string) {
 // errInterrupted is run's error when it was stopped by a signal (its
 // context was cancelled): clearer than "context canceled".
 var errInterrupted = errors.New("interrupted")
+
+// roundLabel names round (from 0) of rounds in a progress line, or is
+// empty if there is only one.
+func roundLabel(round, rounds int) string {
+	if rounds < 2 {
+		return ""
+	}
+	return fmt.Sprintf(" round %d", round+1)
+}
 
 // progressResult is the end of a progress line.
 func progressResult(c cell) string {

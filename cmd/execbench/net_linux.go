@@ -37,11 +37,7 @@ func runNet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	m := netMachine{
-		Time:           time.Now().UTC().Format(time.RFC3339),
-		GOMAXPROCS:     runtime.GOMAXPROCS(0),
-		NumCPU:         runtime.NumCPU(),
-		Kernel:         kernelRelease(),
-		GoVersion:      runtime.Version(),
+		host:           thisHost(),
 		CellDuration:   c.duration.String(),
 		MsgSize:        c.size,
 		Workers:        cmp.Or(c.workers, runtime.GOMAXPROCS(0)),
@@ -116,11 +112,7 @@ func runNet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				if cl.Unavailable == "" {
 					progress = group(int64(cl.ReqPerSec+0.5)) + " req/s"
 				}
-				label := ""
-				if c.rounds > 1 {
-					label = fmt.Sprintf(" round %d", round+1)
-				}
-				fmt.Fprintf(stderr, "[%*d/%d] %-18s conns %4d%s … %s\n", len(strconv.Itoa(total)), n, total, cl.Name, conns, label, progress)
+				fmt.Fprintf(stderr, "[%*d/%d] %-18s conns %4d%s … %s\n", len(strconv.Itoa(total)), n, total, cl.Name, conns, roundLabel(round, c.rounds), progress)
 				if r.SyscallsWhy != "" && cl.Unavailable == "" && round == 0 {
 					note("%s, %d conns: syscalls/req not measured: %s", cl.Name, conns, r.SyscallsWhy)
 				}

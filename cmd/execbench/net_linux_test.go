@@ -33,7 +33,7 @@ func TestRunNet(t *testing.T) {
 
 	rows := 0
 	for _, line := range strings.Split(stdout.String(), "\n") {
-		f := strings.Fields(line)
+		f := strings.Fields(ranges.ReplaceAllString(line, ""))
 		if len(f) < 2 || (f[0] != "1" && f[0] != "4") {
 			continue
 		}

@@ -15,7 +15,6 @@ const (
 	maxConns   = 5000
 	maxMsgSize = 1 << 20 // a message is one buffer per end of every connection
 	maxWorkers = 1 << 16
-	maxRounds  = 20
 )
 
 // The echo benchmark's contenders (its servers), in the order cells run
@@ -65,8 +64,8 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 
 	c := &netConfig{duration: *duration, jsonPath: *jsonPath, workers: *workers, rounds: *rounds}
 	var err error
-	if c.rounds < 1 || c.rounds > maxRounds {
-		return nil, usageError{fmt.Errorf("-rounds %d: want between 1 and %d", c.rounds, maxRounds)}
+	if err := checkRounds(c.rounds); err != nil {
+		return nil, err
 	}
 	if c.workers < 0 || c.workers > maxWorkers {
 		return nil, usageError{fmt.Errorf("-workers %d: want between 0 and %d", c.workers, maxWorkers)}
@@ -74,8 +73,8 @@ func parseNetFlags(args []string, w io.Writer) (*netConfig, error) {
 	if c.conns, err = parseCounts(*conns, "connection count", maxConns); err != nil {
 		return nil, usageError{fmt.Errorf("-conns: %w", err)}
 	}
-	if c.duration < minDuration || c.duration > maxDuration {
-		return nil, usageError{fmt.Errorf("-duration %v: want between %v and %v", c.duration, minDuration, maxDuration)}
+	if err := checkDuration(c.duration); err != nil {
+		return nil, err
 	}
 	n, err := parseBytes(*size)
 	if err != nil {

@@ -120,12 +120,12 @@ func TestNetTable(t *testing.T) {
 	if err := writeNetTable(&b, cells); err != nil {
 		t.Fatal(err)
 	}
-	want := `conns  server                   req/s   ×net   p50 µs   p99 µs  CPU µs/req  syscalls/req  threads
-    1  executor(uring)         20,000   0.50     20.0     90.0        20.0          8.00        5
+	want := `conns  server                   req/s ×net               p50 µs   p99 µs  CPU µs/req  syscalls/req  threads
+    1  executor(uring)         20,000 0.50                 20.0     90.0        20.0          8.00        5
     1  executor(portable)           -  io_uring refused: nope
-    1  net+goroutines          40,000   1.00     20.0     90.0        20.0             -        5
+    1  net+goroutines          40,000 1.00                 20.0     90.0        20.0             -        5
 
-   64  executor(uring)         10,000      -     20.0     90.0        50.0          7.00        5
+   64  executor(uring)         10,000 -                    20.0     90.0        50.0          7.00        5
    64  net+goroutines               -  no round trip completed
 `
 	if b.String() != want {

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"cmp"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -91,51 +88,29 @@ func medianCells(rounds [][]netCell) []netCell {
 	}
 	cells := make([]netCell, 0, len(rounds))
 	for _, rs := range rounds {
-		var ok []netCell
-		var reqs, ratios []float64
-		for k, r := range rs {
-			if r.Unavailable != "" {
-				continue
-			}
-			ok = append(ok, r)
-			reqs = append(reqs, r.ReqPerSec)
-			if k < len(anchor) && anchor[k].Unavailable == "" && anchor[k].ReqPerSec > 0 {
-				ratios = append(ratios, r.ReqPerSec/anchor[k].ReqPerSec)
-			}
-		}
-		if len(ok) == 0 {
+		c, reqs, ratios, ok := summarize(rs, netRate, anchor)
+		if !ok {
 			cells = append(cells, rs[0])
 			continue
 		}
-		c := ok[medianIndex(reqs)]
-		c.VsNet = nil
-		if len(ratios) > 0 {
-			c.VsNet = ptr(ratios[medianIndex(ratios)])
-		}
+		c.VsNet = median(ratios[0])
 		if len(rs) > 1 {
-			c.RoundsReqPerSec, c.RoundsVsNet = reqs, ratios
+			c.RoundsReqPerSec, c.RoundsVsNet = reqs, ratios[0]
 		}
 		cells = append(cells, c)
 	}
 	return cells
 }
 
-// medianIndex returns the index of the median of vs (the lower of the two
-// middle values for an even count), which must not be empty.
-func medianIndex(vs []float64) int {
-	idx := make([]int, len(vs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(vs[a], vs[b]) })
-	return idx[(len(vs)-1)/2]
-}
+// netRate is an echo cell's figure for medians and ratios: req/s.
+func netRate(c netCell) float64 { return c.ReqPerSec }
 
 // writeNetTable prints the echo cells as an aligned table, a blank line
-// between groups of the same number of connections.
+// between groups of the same number of connections. A ratio measured over
+// several rounds shows the range of its rounds beside it.
 func writeNetTable(w io.Writer, cells []netCell) error {
 	var b strings.Builder
-	const format = "%5s  %-18s %11s %6s %8s %8s %11s %13s %8s\n"
+	const format = "%5s  %-18s %11s %-16s %8s %8s %11s %13s %8s\n"
 	fmt.Fprintf(&b, format, "conns", "server", "req/s", "×net", "p50 µs", "p99 µs", "CPU µs/req", "syscalls/req", "threads")
 	for i, c := range cells {
 		if i > 0 && c.Conns != cells[i-1].Conns {
@@ -146,7 +121,7 @@ func writeNetTable(w io.Writer, cells []netCell) error {
 			continue
 		}
 		fmt.Fprintf(&b, format, strconv.Itoa(c.Conns), c.Name, group(int64(math.Round(c.ReqPerSec))),
-			fixed(c.VsNet, 2), fixed(c.P50, 1), fixed(c.P99, 1), fixed(c.CPUPerReq, 1), fixed(c.SyscallsPerReq, 2), integer(c.Threads))
+			withRange(c.VsNet, c.RoundsVsNet, 2), fixed(c.P50, 1), fixed(c.P99, 1), fixed(c.CPUPerReq, 1), fixed(c.SyscallsPerReq, 2), integer(c.Threads))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -154,11 +129,7 @@ func writeNetTable(w io.Writer, cells []netCell) error {
 
 // netMachine describes where and how the echo results were measured.
 type netMachine struct {
-	Time           string            `json:"time"`
-	GOMAXPROCS     int               `json:"gomaxprocs"`
-	NumCPU         int               `json:"num_cpu"`
-	Kernel         string            `json:"kernel"`
-	GoVersion      string            `json:"go_version"`
+	host
 	CellDuration   string            `json:"cell_duration"`
 	MsgSize        int               `json:"msg_size"`
 	Workers        int               `json:"workers"` // the executor servers' Workers
@@ -168,11 +139,9 @@ type netMachine struct {
 	Notes          []string          `json:"notes,omitempty"`
 }
 
-// writeNetJSON writes the echo report, indented for people who read it.
+// writeNetJSON writes the echo report.
 func writeNetJSON(w io.Writer, m netMachine, cells []netCell) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
+	return writeIndented(w, struct {
 		Machine netMachine `json:"machine"`
 		Cells   []netCell  `json:"cells"`
 	}{m, cells})

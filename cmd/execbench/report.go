@@ -20,6 +20,8 @@ type cellResult struct {
 	Enters      uint64        `json:"enters"` // io_uring_enter calls
 	HaveEnters  bool          `json:"haveEnters"`
 	Inline      uint64        `json:"inline"`  // executor reads completed without the ring
+	RWCalls     uint64        `json:"rwCalls"` // read and write system calls of the process (rwCalls)
+	HaveRWCalls bool          `json:"haveRWCalls"`
 	Threads     int           `json:"threads"` // peak OS threads; 0: not measured
 	Backend     string        `json:"backend,omitempty"`
 	Unavailable string        `json:"unavailable,omitempty"`
@@ -31,27 +33,41 @@ type cellResult struct {
 	HaveSyscalls bool          `json:"haveSyscalls,omitempty"`
 	SyscallsWhy  string        `json:"syscallsWhy,omitempty"` // why Syscalls was not measured
 	LateThreads  int           `json:"lateThreads,omitempty"` // threads whose system calls were counted from a few ms after they started
+
+	// Task cells only.
+	Mallocs    uint64        `json:"mallocs,omitempty"`    // heap allocations (runtime.MemStats.Mallocs) while measuring
+	ColdCPU    time.Duration `json:"coldCPU,omitempty"`    // sleepers: CPU time of the process's first nap (CPU: of the second)
+	InUseBytes int64         `json:"inUseBytes,omitempty"` // sleepers: heap and stacks in use while all sleep
+	BytesWhy   string        `json:"bytesWhy,omitempty"`   // sleepers: why InUseBytes was not measured
+	StartAll   time.Duration `json:"startAll,omitempty"`   // sleepers: from the first start to all asleep
 }
 
 // cell is one row of the table and one element of the JSON output. Figures
 // that do not apply, or were not measured, are nil (null in JSON, blank in
 // the table).
 type cell struct {
-	Mode        string   `json:"mode"`      // "direct" or "cached"
-	Depth       int      `json:"depth"`     // concurrent readers
-	Contender   string   `json:"contender"` // "uring", "portable", "os" or "fio"
-	Name        string   `json:"name"`      // as the table shows it
-	Ops         int64    `json:"ops"`
-	Seconds     float64  `json:"seconds"`
-	OpsPerSec   float64  `json:"ops_per_sec"`
-	VsOS        *float64 `json:"ratio_to_os_file"`
-	VsFio       *float64 `json:"ratio_to_fio"`
-	CPUPerOp    *float64 `json:"cpu_us_per_op"`
-	EntersPerOp *float64 `json:"io_uring_enter_per_op"`
-	InlinePerOp *float64 `json:"inline_per_op,omitempty"` // executor: reads done without the ring
-	Threads     *int     `json:"os_threads"`
-	Backend     string   `json:"backend,omitempty"`
-	Unavailable string   `json:"unavailable,omitempty"` // why the cell has no figures
+	Mode         string   `json:"mode"`      // "direct" or "cached"
+	Depth        int      `json:"depth"`     // concurrent readers
+	Contender    string   `json:"contender"` // "uring", "portable", "os" or "fio"
+	Name         string   `json:"name"`      // as the table shows it
+	Ops          int64    `json:"ops"`
+	Seconds      float64  `json:"seconds"`
+	OpsPerSec    float64  `json:"ops_per_sec"`
+	VsOS         *float64 `json:"ratio_to_os_file"`
+	VsFio        *float64 `json:"ratio_to_fio"`
+	CPUPerOp     *float64 `json:"cpu_us_per_op"`
+	EntersPerOp  *float64 `json:"io_uring_enter_per_op"`
+	RWCallsPerOp *float64 `json:"rw_syscalls_per_op"`      // read and write system calls (syscr+syscw)
+	InlinePerOp  *float64 `json:"inline_per_op,omitempty"` // executor: reads done without the ring
+	Threads      *int     `json:"os_threads"`
+	Backend      string   `json:"backend,omitempty"`
+	Unavailable  string   `json:"unavailable,omitempty"` // why the cell has no figures
+	// With -rounds above 1: every round's ops/s and ratios, in order. The
+	// other figures are those of the median round by ops/s; the ratios are
+	// the medians of the rounds' ratios.
+	RoundsOpsPerSec []float64 `json:"rounds_ops_per_sec,omitempty"`
+	RoundsVsOS      []float64 `json:"rounds_ratio_to_os_file,omitempty"`
+	RoundsVsFio     []float64 `json:"rounds_ratio_to_fio,omitempty"`
 }
 
 // contenderNames are the contenders as the table and chart name them.
@@ -88,6 +104,9 @@ func newCell(mode string, depth int, contender string, r cellResult) cell {
 	if r.HaveEnters {
 		c.EntersPerOp = ptr(float64(r.Enters) / ops)
 	}
+	if r.HaveRWCalls {
+		c.RWCallsPerOp = ptr(float64(r.RWCalls) / ops)
+	}
 	if contender == "uring" || contender == "portable" {
 		c.InlinePerOp = ptr(float64(r.Inline) / ops)
 	}
@@ -99,45 +118,51 @@ func newCell(mode string, depth int, contender string, r cellResult) cell {
 
 func ptr[T any](v T) *T { return &v }
 
-// setRatios fills in each cell's ratios to os.File and to fio at the same
-// mode and depth, where both figures exist.
-func setRatios(cells []cell) {
-	type key struct {
-		mode  string
-		depth int
-	}
-	anchor := func(contender string) map[key]float64 {
-		m := make(map[key]float64)
-		for _, c := range cells {
-			if c.Contender == contender && c.OpsPerSec > 0 {
-				m[key{c.Mode, c.Depth}] = c.OpsPerSec
-			}
-		}
-		return m
-	}
-	osRate, fioRate := anchor("os"), anchor("fio")
-	for i := range cells {
-		c := &cells[i]
-		c.VsOS, c.VsFio = nil, nil
-		if c.OpsPerSec <= 0 {
+// medianFileCells turns the rounds of the contenders at one mode and depth
+// (rounds[j] are contender j's, in order) into one cell per contender:
+// each round's ratios are to os.File's and fio's in the same round, the
+// cell's ratios are the medians of those, and its other figures are those
+// of its median round by ops/s. A contender's unavailable rounds are left
+// out; a contender with none available keeps its first.
+func medianFileCells(rounds [][]cell) []cell {
+	var osRounds, fioRounds []cell
+	for _, rs := range rounds {
+		if len(rs) == 0 {
 			continue
 		}
-		k := key{c.Mode, c.Depth}
-		if a, ok := osRate[k]; ok {
-			c.VsOS = ptr(c.OpsPerSec / a)
-		}
-		if a, ok := fioRate[k]; ok {
-			c.VsFio = ptr(c.OpsPerSec / a)
+		switch rs[0].Contender {
+		case "os":
+			osRounds = rs
+		case "fio":
+			fioRounds = rs
 		}
 	}
+	cells := make([]cell, 0, len(rounds))
+	for _, rs := range rounds {
+		c, rates, ratios, ok := summarize(rs, fileRate, osRounds, fioRounds)
+		if !ok {
+			cells = append(cells, rs[0])
+			continue
+		}
+		c.VsOS, c.VsFio = median(ratios[0]), median(ratios[1])
+		if len(rs) > 1 {
+			c.RoundsOpsPerSec, c.RoundsVsOS, c.RoundsVsFio = rates, ratios[0], ratios[1]
+		}
+		cells = append(cells, c)
+	}
+	return cells
 }
 
+// fileRate is a file cell's figure for medians and ratios: ops/s.
+func fileRate(c cell) float64 { return c.OpsPerSec }
+
 // writeTable prints the cells as an aligned table, a blank line between
-// groups of the same mode and depth.
+// groups of the same mode and depth. A ratio measured over several rounds
+// shows the range of its rounds beside it.
 func writeTable(w io.Writer, cells []cell) error {
 	var b strings.Builder
-	const format = "%-10s %5s  %-18s %11s %9s %6s %10s %10s %8s\n"
-	fmt.Fprintf(&b, format, "mode", "depth", "contender", "ops/s", "×os.File", "×fio", "CPU µs/op", "enters/op", "threads")
+	const format = "%-10s %5s  %-18s %11s %-16s %-16s %9s %9s %10s %7s\n"
+	fmt.Fprintf(&b, format, "mode", "depth", "contender", "ops/s", "×os.File", "×fio", "CPU µs/op", "enters/op", "rw sc/op", "threads")
 	for i, c := range cells {
 		if i > 0 && (c.Mode != cells[i-1].Mode || c.Depth != cells[i-1].Depth) {
 			b.WriteByte('\n')
@@ -147,7 +172,8 @@ func writeTable(w io.Writer, cells []cell) error {
 			continue
 		}
 		fmt.Fprintf(&b, format, modeNames[c.Mode], strconv.Itoa(c.Depth), c.Name, group(int64(math.Round(c.OpsPerSec))),
-			fixed(c.VsOS, 2), fixed(c.VsFio, 2), fixed(c.CPUPerOp, 1), fixed(c.EntersPerOp, 3), integer(c.Threads))
+			withRange(c.VsOS, c.RoundsVsOS, 2), withRange(c.VsFio, c.RoundsVsFio, 2),
+			fixed(c.CPUPerOp, 1), fixed(c.EntersPerOp, 3), fixed(c.RWCallsPerOp, 2), integer(c.Threads))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -186,33 +212,47 @@ func group(n int64) string {
 	return b.String()
 }
 
+// host describes the machine and the run, in every JSON report.
+type host struct {
+	Time       string `json:"time"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	NumCPU     int    `json:"num_cpu"`
+	Kernel     string `json:"kernel"`
+	GoVersion  string `json:"go_version"`
+}
+
 // machine describes where and how the results were measured.
 type machine struct {
-	Time           string            `json:"time"`
-	GOMAXPROCS     int               `json:"gomaxprocs"`
-	NumCPU         int               `json:"num_cpu"`
-	Kernel         string            `json:"kernel"`
-	GoVersion      string            `json:"go_version"`
+	host
 	Dir            string            `json:"dir"`
 	FileSystem     string            `json:"file_system"`
 	FileSize       int64             `json:"file_size"`
 	CellDuration   string            `json:"cell_duration"`
-	Fio            string            `json:"fio"`             // fio's version, or why there is none
-	BackendReasons map[string]string `json:"backend_reasons"` // backend: why the executor uses it, or why not
-	Notes          []string          `json:"notes,omitempty"` // what the run had to say about itself
+	Rounds         int               `json:"rounds"`
+	Sleepers       int               `json:"sleepers,omitempty"` // the task rows' sleepers per nap
+	Nap            string            `json:"nap,omitempty"`      // and how long each sleeps
+	Fio            string            `json:"fio"`                // fio's version, or why there is none
+	BackendReasons map[string]string `json:"backend_reasons"`    // backend: why the executor uses it, or why not
+	Notes          []string          `json:"notes,omitempty"`    // what the run had to say about itself
 }
 
 // report is the JSON output.
 type report struct {
-	Machine machine `json:"machine"`
-	Cells   []cell  `json:"cells"`
+	Machine machine    `json:"machine"`
+	Cells   []cell     `json:"cells"`
+	Tasks   []taskCell `json:"tasks,omitempty"` // the task rows, as execbench tasks writes them
 }
 
-// writeJSON writes the report, indented for people who read it.
-func writeJSON(w io.Writer, m machine, cells []cell) error {
+// writeJSON writes the report.
+func writeJSON(w io.Writer, m machine, cells []cell, tasks []taskCell) error {
+	return writeIndented(w, report{Machine: m, Cells: cells, Tasks: tasks})
+}
+
+// writeIndented writes v as JSON, indented for people who read it.
+func writeIndented(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(report{Machine: m, Cells: cells})
+	return enc.Encode(v)
 }
 
 // sizeString formats a byte count with the largest binary unit that

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +29,23 @@ func sampleCells() []cell {
 		newCell("cached", 1, "os", r(300000, 300*time.Millisecond, 0, 5)),
 		newCell("cached", 1, "fio", cellResult{Unavailable: "fio not installed"}),
 	}
-	setRatios(cells)
-	return cells
+	return oneRound(cells)
+}
+
+// oneRound returns the rows of cells measured in a single round: each
+// group of the same mode and depth through medianFileCells.
+func oneRound(cells []cell) []cell {
+	var out []cell
+	for i := 0; i < len(cells); {
+		j := i
+		var group [][]cell
+		for ; j < len(cells) && cells[j].Mode == cells[i].Mode && cells[j].Depth == cells[i].Depth; j++ {
+			group = append(group, []cell{cells[j]})
+		}
+		out = append(out, medianFileCells(group)...)
+		i = j
+	}
+	return out
 }
 
 func near(p *float64, want float64) bool { return p != nil && math.Abs(*p-want) < 1e-9 }
@@ -109,14 +125,14 @@ func TestGroup(t *testing.T) {
 }
 
 func testMachine() machine {
-	return machine{Time: "2026-01-01T00:00:00Z", GOMAXPROCS: 2, NumCPU: 2, Kernel: "6.18", GoVersion: "go1.26",
+	return machine{host: host{Time: "2026-01-01T00:00:00Z", GOMAXPROCS: 2, NumCPU: 2, Kernel: "6.18", GoVersion: "go1.26"},
 		Dir: "/tmp", FileSystem: "ext2/3/4", FileSize: 1 << 30, CellDuration: "2s", Fio: "fio-3.33",
 		BackendReasons: map[string]string{"uring": "io_uring available", "portable": "requested"}}
 }
 
 func TestWriteJSON(t *testing.T) {
 	var b bytes.Buffer
-	if err := writeJSON(&b, testMachine(), sampleCells()); err != nil {
+	if err := writeJSON(&b, testMachine(), sampleCells(), nil); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
@@ -211,5 +227,48 @@ func TestNiceScale(t *testing.T) {
 		if got := short(v); got != want {
 			t.Errorf("short(%v) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestMedianFileCells: with rounds, a cell's ratios are the medians of its
+// rounds' ratios to os.File and fio in the same round, its other figures
+// its median round's, and the table shows each ratio's range.
+func TestMedianFileCells(t *testing.T) {
+	r := func(ops int64, threads int) cellResult {
+		return cellResult{Ops: ops, Elapsed: time.Second, CPU: time.Duration(ops) * time.Microsecond, HaveCPU: true,
+			Threads: threads, RWCalls: uint64(ops) / 2, HaveRWCalls: true}
+	}
+	c := func(contender string, res cellResult) cell { return newCell("cached", 32, contender, res) }
+	cells := medianFileCells([][]cell{
+		{c("uring", r(100, 1)), c("uring", r(300, 3)), c("uring", cellResult{Unavailable: "failed: boom"}), c("uring", r(200, 2))},
+		{c("os", r(100, 5)), c("os", r(100, 5)), c("os", r(100, 5)), c("os", r(400, 5))},
+		{c("fio", r(50, 0)), c("fio", cellResult{Unavailable: "failed"}), c("fio", r(100, 0)), c("fio", r(100, 0))},
+	})
+	u := cells[0]
+	// Ratios to os.File 1, 3 and 0.5, median 1; to fio 2 and 2. Median
+	// round by ops/s: 200 (2 threads).
+	if !near(u.VsOS, 1) || !near(u.VsFio, 2) || u.OpsPerSec != 200 || *u.Threads != 2 || !near(u.RWCallsPerOp, 0.5) ||
+		!slices.Equal(u.RoundsOpsPerSec, []float64{100, 300, 200}) || !slices.Equal(u.RoundsVsOS, []float64{1, 3, 0.5}) ||
+		!slices.Equal(u.RoundsVsFio, []float64{2, 2}) {
+		t.Errorf("uring cell: %+v", u)
+	}
+	if o := cells[1]; !near(o.VsOS, 1) || o.OpsPerSec != 100 {
+		t.Errorf("os cell: %+v", o)
+	}
+	var b strings.Builder
+	if err := writeTable(&b, cells); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	t.Logf("\n%s", b.String())
+	if f := lines[1]; !strings.Contains(f, "1.00 (0.50–3.00)") || !strings.Contains(f, "2.00 ") || strings.Contains(f, "2.00 (") ||
+		!strings.Contains(f, " 0.50 ") {
+		t.Errorf("uring row %q: want ×os.File with its range, ×fio without (all rounds agree), rw calls 0.50", f)
+	}
+	if f := lines[2]; !strings.Contains(f, " 100 1.00   ") || !strings.Contains(f, "2.00 (1.00–4.00)") {
+		t.Errorf("os row %q: want ×os.File 1.00 without a range, ×fio with one", f)
+	}
+	if n, h := len([]rune(lines[1])), len([]rune(lines[0])); n != h {
+		t.Errorf("row is %d runes wide, header %d", n, h)
 	}
 }

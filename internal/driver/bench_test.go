@@ -152,6 +152,12 @@ func BenchmarkRandRead(b *testing.B) {
 }
 
 func runRandRead(b *testing.B, conc int, read readFunc, d Driver) {
+	runRandReadSize(b, conc, benchFileSize, read, d)
+}
+
+// runRandReadSize is runRandRead on a file of size bytes. It shuts d down
+// once measured.
+func runRandReadSize(b *testing.B, conc int, size int, read readFunc, d Driver) {
 	var before Stats
 	if d != nil {
 		before = d.Stats()
@@ -169,7 +175,7 @@ func runRandRead(b *testing.B, conc int, read readFunc, d Driver) {
 			buf := alignedBuf()
 			rng := rand.New(rand.NewPCG(uint64(g), 7))
 			for left.Add(-1) >= 0 {
-				off := int64(rng.IntN(benchFileSize/benchBlock)) * benchBlock
+				off := int64(rng.IntN(size/benchBlock)) * benchBlock
 				if n, err := read(buf, off); n != benchBlock || err != nil {
 					failed.Store(fmt.Sprintf("read at %d: %d, %v", off, n, err))
 					return

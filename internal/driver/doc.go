@@ -11,6 +11,57 @@
 // its calling goroutine until the op completes. The caller (the root
 // package) releases the task's worker permit around the call.
 //
+// # Invariants
+//
+// Every change keeps these, on both backends unless a rule names one; each
+// has a test, named in brackets. Tests and comments cite them by number
+// ("invariant 3").
+//
+//  1. Buffer safety: once an op method returns, the kernel never touches
+//     its buffer again. An op whose ctx is done is cancelled (uring:
+//     IORING_OP_ASYNC_CANCEL) and waited for until it has ended; if it
+//     completed anyway, its real result (the bytes read) is
+//     returned, not lost. A buffer is pinned (runtime.Pinner) while in
+//     flight, and every other piece of memory an SQE points at (path,
+//     statx buffer, sockaddr) stays valid until the kernel has consumed
+//     it. [TestBufferSafetyUnderGC, TestBufferOnMovingStack,
+//     TestReadCompletedAfterCancel]
+//  2. uring: completion records live in a slab indexed by user_data (index and
+//     generation); no Go pointer goes to the kernel as user_data, and a
+//     CQE naming a record by an old generation is ignored.
+//     [TestStaleGeneration,
+//     FuzzUserData]
+//  3. uring: requests awaiting a CQE never exceed what the CQ can hold; a full
+//     SQ queues requests, it never drops one (a cancel included).
+//     [TestTinyRing, TestSubmitFaults]
+//  4. An op that creates a resource (open, accept) and completes after its
+//     cancellation leaves no descriptor that nobody owns: the uring backend
+//     closes it and returns ctx's error; the portable backend, whose
+//     blocking call was not interrupted, returns it.
+//     [TestOpenCompletedAfterCancel, TestAcceptCompletedAfterCancel,
+//     TestOpenCancelRace]
+//  5. Closing a descriptor first cancels its ops in flight (CancelFD) and
+//     returns once none is left; they return an error.
+//     [TestCloseCancelsPendingReads, TestCancelFDWithLateOps]
+//  6. No goroutine outlives Shutdown: it ends every op in flight and the
+//     completion thread, and later ops get ErrClosed. [TestShutdown, with
+//     goleak in TestMain]
+//  7. io_uring refused, or lacking an opcode the driver needs, selects the
+//     portable backend, with the same semantics; Name and Reason say which
+//     and why. A transient shortage (EMFILE, ENFILE, ENOMEM from a limit
+//     that can change) is to be an error for that call, never a permanent
+//     fallback: Open does not keep this half yet, a shortage when the
+//     driver is opened selects portable. [TestFallbackWhenSetupRefused,
+//     TestFallbackWhenOpcodeMissing]
+//  8. Limits never turn into hangs: when every op record is in flight, a
+//     caller waits only while something in flight can free one (each op
+//     holds at most one record and gives it back when it completes).
+//     [TestTinyRing] A receive or accept waiting for a peer may hold its
+//     record for as long as the connection is idle, so those take records
+//     from a table of their own (the CQ room the fixed records leave,
+//     about 57,000 by default): idle connections never starve file ops,
+//     sends or connects. [TestIdleReceivesLeaveRecords]
+//
 // # The uring backend
 //
 // An op takes a record from a slab (index + generation, encoded in the
@@ -18,8 +69,9 @@
 // its buffer (runtime.Pinner) and keeps every other piece of memory the
 // SQE points at (path, statx buffer) in the record, queues the SQE and
 // waits on the record's channel. The number of records bounds the
-// requests in flight so that their CQEs always fit the CQ (4× the SQ;
-// each op record and each cancel record has at most one CQE due); SQEs
+// requests in flight so that their CQEs always fit the CQ (16× the SQ,
+// clamped to the kernel's largest; each op, cancel and waiting record has
+// at most one CQE due); SQEs
 // that do not fit the SQ wait in a backlog and are never dropped. The
 // one exception is a multishot accept, whose CQEs are unbounded: if they
 // overflow the CQ the kernel keeps them (IORING_FEAT_NODROP, flushed by
@@ -95,20 +147,48 @@
 // "single": the completion thread is the only submitter; "+nowait": the
 // RWF_NOWAIT inline attempt; "default" (what Open returns) adds the lone
 // blocking call. Run alone, O_DIRECT with 128 goroutines ends with 17 OS
-// threads in the process for os.File and 7 for the default driver.
-// Reference figures on the same machine: fio io_uring O_DIRECT qd128 ≈
-// 104k IOPS, qd32 ≈ 97k; fio io_uring page cache qd32 ≈ 503k.
+// threads in the process for os.File and 7 for the default driver. fio is
+// not in this benchmark: the comparison with fio, measured in one run by
+// cmd/execbench, is in docs/ARCHITECTURE.md ("Where it stands").
 //
 // Reading the tables: for O_DIRECT the ring gives 1.6× os.File's
-// throughput at 32 goroutines and 2.5× at 128 (81% of fio's qd128), for a
-// third to a quarter of the CPU per op. Single issuer matches shared
+// throughput at 32 goroutines and 2.5× at 128, for a third to a quarter
+// of the CPU per op. Single issuer matches shared
 // submission's throughput with 6× fewer io_uring_enter calls and half the
 // CPU at 128 goroutines, and is 3× faster on cached data through the ring.
 // With the inline fast paths, page-cache reads match os.File, and a
 // single goroutine (which through the ring is bound by two thread
-// wake-ups per op) matches it on O_DIRECT. The remaining gap to fio at
-// qd32 (55k vs 97k) is the cost of waking one goroutine per completion
-// through the Go scheduler: fio reaps and resubmits on one thread.
+// wake-ups per op) matches it on O_DIRECT.
+//
+// # Paths, space, splicing: which operations run where
+//
+// FileOps (pathops.go) adds the operations below. On the uring backend
+// each is an io_uring request when the probe made at setup found its
+// opcode, and otherwise the plain system call on the calling goroutine
+// (whose task has released its worker), counted in flight like a ring
+// request; the portable backend always makes the system call.
+//
+//	operation              uring backend, opcode (kernel)      fallback / portable
+//	Mkdirat                IORING_OP_MKDIRAT (5.15)            mkdirat(2)
+//	Unlinkat               IORING_OP_UNLINKAT (5.11)           unlinkat(2)
+//	Renameat               IORING_OP_RENAMEAT (5.11)           renameat(2)
+//	Statat                 IORING_OP_STATX (5.6, required)     fstatat(2)
+//	Fallocate              IORING_OP_FALLOCATE (5.6)           fallocate(2)
+//	Ftruncate              IORING_OP_FTRUNCATE (6.9)           ftruncate(2)
+//	Splice                 IORING_OP_SPLICE (5.7)              splice(2)
+//	PollWait               IORING_OP_POLL_ADD (5.1)            poll(2) with an eventfd
+//
+// The root package builds on these: ReadDir has no opcode (getdents64 was
+// never added to io_uring) and runs os.ReadDir with the worker released;
+// ReadFile first tries openat2(2) with RESOLVE_CACHED inline, as io_uring
+// itself does before it hands an open to a worker thread. Datagram sockets
+// (UDP, unixgram) are net sockets on both backends: recvfrom(2) and
+// sendto(2) inside the net package's RawConn (TryRecvFrom, TrySendTo in
+// datagram.go), waiting in Go's network poller; ring datagram operations
+// (SENDMSG/RECVMSG) are not implemented, even with ring sockets.
+// SendFile on a net socket is sendfile(2) inside the RawConn; on a ring
+// socket it is Splice (file to pipe) and a non-blocking splice(2) from
+// the pipe to the socket, waiting with PollWait.
 //
 // # The portable backend
 //

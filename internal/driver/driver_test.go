@@ -57,8 +57,9 @@ func TestOpenKind(t *testing.T) {
 	d.Shutdown()
 }
 
-// TestFallbackWhenSetupRefused is invariant 9: a refused io_uring_setup
-// selects the portable backend, and Reason names the errno.
+// TestFallbackWhenSetupRefused is invariant 7 (see the package doc): a
+// refused io_uring_setup selects the portable backend, and Reason names
+// the errno.
 func TestFallbackWhenSetupRefused(t *testing.T) {
 	t.Setenv(EnvBackend, "")
 	defer func(old func(uint32, *uring.Params) (*uring.Ring, error)) { setupRing = old }(setupRing)
@@ -83,7 +84,7 @@ func TestFallbackWhenSetupRefused(t *testing.T) {
 	}
 }
 
-// TestFallbackWhenOpcodeMissing is invariant 9 for an older kernel: the
+// TestFallbackWhenOpcodeMissing is invariant 7 for an older kernel: the
 // ring is set up but lacks an opcode, so it is released and the portable
 // backend is chosen.
 func TestFallbackWhenOpcodeMissing(t *testing.T) {
@@ -274,7 +275,7 @@ func TestCancelPendingRead(t *testing.T) {
 	})
 }
 
-// TestCloseCancelsPendingReads is invariant 7: Close with reads pending
+// TestCloseCancelsPendingReads is invariant 5: Close with reads pending
 // on a pipe returns, and the reads return an error.
 func TestCloseCancelsPendingReads(t *testing.T) {
 	eachBackend(t, func(t *testing.T, d Driver) {
@@ -348,7 +349,7 @@ func TestCancelFDLeavesOtherFDs(t *testing.T) {
 	})
 }
 
-// TestShutdown is invariant 8: Shutdown ends pending ops, later ops get
+// TestShutdown is invariant 6: Shutdown ends pending ops, later ops get
 // ErrClosed, and no descriptor or goroutine (goleak in TestMain) is left.
 func TestShutdown(t *testing.T) {
 	t.Setenv(EnvBackend, "")
@@ -402,7 +403,7 @@ func TestShutdown(t *testing.T) {
 }
 
 // TestOpenCancelRace: opens cancelled at every point leave no descriptor
-// behind (invariant 7).
+// behind (invariant 4).
 func TestOpenCancelRace(t *testing.T) {
 	eachBackend(t, func(t *testing.T, d Driver) {
 		dir := t.TempDir()
@@ -473,9 +474,9 @@ func TestInliner(t *testing.T) {
 	})
 }
 
-// TestCancelFDWithLateOps: ops that begin on a descriptor while CancelFD
-// is waiting for the earlier ones to end are cancelled too, so that
-// CancelFD returns instead of waiting for them forever.
+// TestCancelFDWithLateOps (invariant 5): ops that begin on a descriptor
+// while CancelFD is waiting for the earlier ones to end are cancelled too,
+// so that CancelFD returns instead of waiting for them forever.
 func TestCancelFDWithLateOps(t *testing.T) {
 	eachBackend(t, func(t *testing.T, d Driver) {
 		for range 100 {

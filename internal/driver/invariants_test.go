@@ -43,13 +43,13 @@ func gcLoop() (stop func()) {
 	}
 }
 
-// TestBufferSafetyUnderGC is invariant 4. Thousands of reads wait on one
-// pipe while the collector runs continuously; a writer feeds the pipe
-// while the reads are being cancelled. Every read either returns bytes,
-// which are in its buffer, or returns ctx's error with its buffer
-// untouched; no byte written is lost (completed-anyway results are
-// returned) and no buffer changes after its read returned, even after
-// more data passes through the pipe.
+// TestBufferSafetyUnderGC is invariant 1 (see the package doc). Thousands
+// of reads wait on one pipe while the collector runs continuously; a
+// writer feeds the pipe while the reads are being cancelled. Every read
+// either returns bytes, which are in its buffer, or returns ctx's error
+// with its buffer untouched; no byte written is lost (completed-anyway
+// results are returned) and no buffer changes after its read returned,
+// even after more data passes through the pipe.
 func TestBufferSafetyUnderGC(t *testing.T) {
 	const readers = 3000
 	cases := []struct {
@@ -188,7 +188,7 @@ func growStack(depth int) int {
 	return growStack(depth-1) + int(pad[depth%256])
 }
 
-// TestBufferOnMovingStack is invariant 4 for a buffer declared on the
+// TestBufferOnMovingStack is invariant 1 for a buffer declared on the
 // caller's stack: the goroutine's stack grows, then the read waits while
 // the collector shrinks stacks. The kernel must write where the caller
 // looks, so the buffer must not live on the stack while in flight.
@@ -222,7 +222,7 @@ func TestBufferOnMovingStack(t *testing.T) {
 	})
 }
 
-// TestStaleGeneration is invariant 5: a CQE whose user_data names a
+// TestStaleGeneration is invariant 2: a CQE whose user_data names a
 // record by an old generation, or no record at all, is ignored; it
 // neither wakes nor corrupts the op now using the record.
 func TestStaleGeneration(t *testing.T) {
@@ -243,11 +243,11 @@ func TestStaleGeneration(t *testing.T) {
 	waitFor(t, "read in flight", func() bool { return d.Stats().InFlight == 1 })
 
 	var stale []uint64
-	for idx := uint32(0); idx < uint32(len(d.slab.ops)); idx++ {
-		gen := d.slab.ops[idx].gen.Load()
+	for idx := uint32(0); idx < d.slab.nFixed; idx++ {
+		gen := d.slab.op(idx).gen.Load()
 		stale = append(stale, userData(idx, gen-1), userData(idx, gen+1))
 	}
-	stale = append(stale, userData(uint32(len(d.slab.ops)), 0), userData(udInternal-1, 7))
+	stale = append(stale, userData(uint32(len(d.slab.chunks))*chunkLen, 0), userData(d.slab.nFixed, 1), userData(udInternal-1, 7))
 	before := d.stale.Load()
 	for _, ud := range stale {
 		nop := uring.SQE{UserData: ud}
@@ -280,7 +280,7 @@ func FuzzUserData(f *testing.F) {
 		if idx != udInternal && ud == udStop {
 			t.Fatalf("record (%d, %d) collides with the stop request", idx, gen)
 		}
-		s := newSlab(2, 2)
+		s := newSlab(2, 2, 0)
 		o := s.lookup(ud)
 		if (o != nil) != (idx < 4 && gen == 0) {
 			t.Fatalf("lookup(%d, %d) = %v", idx, gen, o)
@@ -305,10 +305,10 @@ func FuzzUserData(f *testing.F) {
 	})
 }
 
-// TestTinyRing is invariant 6: with a 2-entry SQ, thousands of concurrent
-// ops (file reads, stats, and pipe reads cancelled by ctx, whose cancels
-// compete for the same tiny SQ) all complete correctly; the requests
-// awaiting a CQE never exceed the CQ size.
+// TestTinyRing is invariants 3 and 8: with a 2-entry SQ, thousands of
+// concurrent ops (file reads, stats, and pipe reads cancelled by ctx,
+// whose cancels compete for the same tiny SQ) all complete correctly; the
+// requests awaiting a CQE never exceed the CQ size.
 func TestTinyRing(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		t.Run(map[bool]string{false: "shared", true: "single-issuer"}[single], func(t *testing.T) {
@@ -402,7 +402,7 @@ func testTinyRing(t *testing.T, cfg config) {
 	}
 }
 
-// TestOpenCompletedAfterCancel is invariant 7: an open whose ctx is done
+// TestOpenCompletedAfterCancel is invariant 4: an open whose ctx is done
 // while it is in flight, but which completes anyway, has its descriptor
 // closed and returns ctx's error.
 func TestOpenCompletedAfterCancel(t *testing.T) {
@@ -428,7 +428,7 @@ func TestOpenCompletedAfterCancel(t *testing.T) {
 	}
 }
 
-// TestReadCompletedAfterCancel is the invariant-4 rule that a read which
+// TestReadCompletedAfterCancel is the rule of invariant 1 that a read which
 // completes although its ctx was cancelled returns its real result.
 func TestReadCompletedAfterCancel(t *testing.T) {
 	d := newTestUring(t, config{entries: 8, nowait: false})
@@ -451,10 +451,10 @@ func TestReadCompletedAfterCancel(t *testing.T) {
 	}
 }
 
-// TestSubmitFaults: transient io_uring_enter failures (EAGAIN, EBUSY,
-// ENOMEM, a short submission) leave requests queued and retried, never
-// dropped; an unrecoverable one fails the queued requests with its errno
-// and the driver keeps working.
+// TestSubmitFaults (invariant 3): transient io_uring_enter failures
+// (EAGAIN, EBUSY, ENOMEM, a short submission) leave requests queued and
+// retried, never dropped; an unrecoverable one fails the queued requests
+// with its errno and the driver keeps working.
 func TestSubmitFaults(t *testing.T) {
 	for _, single := range []bool{false, true} {
 		t.Run(map[bool]string{false: "shared", true: "single-issuer"}[single], func(t *testing.T) {

@@ -28,6 +28,9 @@ type portableDriver struct {
 	track  tracker
 
 	completed, cancelled atomic.Uint64
+	// tried counts the reads and writes TryReadAt and TryWriteAt
+	// completed, striped like the uring driver's inline count.
+	tried stripedCounter
 }
 
 // waiter is an op waiting in poll(2) for its descriptor.
@@ -47,7 +50,7 @@ func (d *portableDriver) Stats() Stats {
 	d.mu.Lock()
 	inflight := d.track.inflight
 	d.mu.Unlock()
-	c := d.completed.Load()
+	c := d.completed.Load() + d.tried.load()
 	return Stats{Completed: c, Inline: c, Cancelled: d.cancelled.Load(), InFlight: uint64(inflight)}
 }
 
@@ -95,6 +98,9 @@ func (d *portableDriver) do(ctx context.Context, fd int, events int16, call func
 				return 0, err
 			}
 			continue
+		}
+		if n < 0 {
+			n = 0 // a failed read(2) returns -1: callers count bytes
 		}
 		return n, err
 	}

@@ -94,44 +94,105 @@ const (
 	udWake     = uint64(1)<<32 | uint64(udInternal)
 )
 
-// slab holds every op record. Records [0, nOps) serve operations, records
-// [nOps, nOps+nCancel) serve cancellation requests, so that cancelling
-// never waits for a record held by the operation being cancelled. A
-// buffered channel of free indices is both free list and semaphore.
+// slab holds every op record, in chunks. Records [0, nOps) serve
+// operations, records [nOps, nFixed) serve cancellation requests, so that
+// cancelling never waits for a record held by the operation being
+// cancelled, and records from nFixed on serve socket operations that wait
+// for a peer (a receive, an accept), which may hold a record for as long
+// as a connection stays idle: they come from a table of their own, so that
+// idle connections never make a file read or a send wait for a record.
+// That table is made chunk by chunk as connections need it, up to what
+// the completion queue can hold beside the others. A buffered channel of
+// free indices is both free list and semaphore for the fixed records; a
+// buffered channel of tokens is the semaphore of the waiting ones.
 type slab struct {
-	ops       []op
+	chunks    []atomic.Pointer[opChunk] // chunk i holds records [i*chunkLen, (i+1)*chunkLen)
 	freeOps   chan uint32
 	freeCncls chan uint32
 	nOps      uint32
+	nFixed    uint32 // nOps + cancel records
+
+	waitSlots chan struct{} // one token per waiting record in use
+	waitMu    sync.Mutex
+	waitFree  []uint32 // waiting records made and free
+	waitNext  uint32   // the first index not made yet
 }
 
-func newSlab(nOps, nCancel uint32) *slab {
+// chunkLen is the number of records made at once.
+const chunkLen = 1024
+
+type opChunk [chunkLen]op
+
+// newSlab makes nOps operation records and nCancel cancel records, and
+// room for up to nWait waiting records, made when first needed.
+func newSlab(nOps, nCancel, nWait uint32) *slab {
+	nFixed := nOps + nCancel
 	s := &slab{
-		ops:       make([]op, nOps+nCancel),
+		chunks:    make([]atomic.Pointer[opChunk], (nFixed+nWait+chunkLen-1)/chunkLen),
 		freeOps:   make(chan uint32, nOps),
 		freeCncls: make(chan uint32, nCancel),
 		nOps:      nOps,
+		nFixed:    nFixed,
+		waitSlots: make(chan struct{}, nWait),
+		waitNext:  nFixed,
 	}
-	for i := range s.ops {
-		s.ops[i].done = make(chan struct{}, 1)
-		s.ops[i].fd = -1
-		if uint32(i) < nOps {
-			s.freeOps <- uint32(i)
+	for i := uint32(0); i < nFixed; i++ {
+		s.record(i)
+		if i < nOps {
+			s.freeOps <- i
 		} else {
-			s.freeCncls <- uint32(i)
+			s.freeCncls <- i
 		}
 	}
 	return s
+}
+
+// record returns record idx, making its chunk if it has none yet. Chunks
+// are only made under waitMu or before the slab is shared.
+func (s *slab) record(idx uint32) *op {
+	c := s.chunks[idx/chunkLen].Load()
+	if c == nil {
+		c = new(opChunk)
+		for i := range c {
+			c[i].done = make(chan struct{}, 1)
+			c[i].fd = -1
+		}
+		s.chunks[idx/chunkLen].Store(c)
+	}
+	return &c[idx%chunkLen]
+}
+
+// op returns record idx, which exists.
+func (s *slab) op(idx uint32) *op { return &s.chunks[idx/chunkLen].Load()[idx%chunkLen] }
+
+// takeWaiting takes a free waiting record, making one if none is free.
+// The caller holds a token of waitSlots, so there is room for it.
+func (s *slab) takeWaiting() uint32 {
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	if n := len(s.waitFree); n > 0 {
+		idx := s.waitFree[n-1]
+		s.waitFree = s.waitFree[:n-1]
+		return idx
+	}
+	idx := s.waitNext
+	s.waitNext++
+	s.record(idx)
+	return idx
 }
 
 // lookup returns the record that user_data ud names, or nil if ud is out
 // of range or its generation is stale.
 func (s *slab) lookup(ud uint64) *op {
 	idx, gen := splitUserData(ud)
-	if idx >= uint32(len(s.ops)) {
+	if idx/chunkLen >= uint32(len(s.chunks)) {
 		return nil
 	}
-	o := &s.ops[idx]
+	c := s.chunks[idx/chunkLen].Load()
+	if c == nil {
+		return nil
+	}
+	o := &c[idx%chunkLen]
 	if o.gen.Load() != gen {
 		return nil
 	}
@@ -139,17 +200,23 @@ func (s *slab) lookup(ud uint64) *op {
 }
 
 // ud returns the user_data of record idx at its current generation.
-func (s *slab) ud(idx uint32) uint64 { return userData(idx, s.ops[idx].gen.Load()) }
+func (s *slab) ud(idx uint32) uint64 { return userData(idx, s.op(idx).gen.Load()) }
 
 // release makes record idx free again. Its generation changes first, so
 // that any CQE still carrying the old user_data is stale from then on.
 func (s *slab) release(idx uint32) {
-	o := &s.ops[idx]
+	o := s.op(idx)
 	o.gen.Add(1)
 	o.fd = -1
-	if idx < s.nOps {
+	switch {
+	case idx < s.nOps:
 		s.freeOps <- idx
-	} else {
+	case idx < s.nFixed:
 		s.freeCncls <- idx
+	default:
+		s.waitMu.Lock()
+		s.waitFree = append(s.waitFree, idx)
+		s.waitMu.Unlock()
+		<-s.waitSlots
 	}
 }

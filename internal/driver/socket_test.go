@@ -3,7 +3,9 @@ package driver
 import (
 	"bytes"
 	"context"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,7 +84,12 @@ func TestSocketRoundTrip(t *testing.T) {
 				t.Error("accepted socket is blocking")
 			}
 			msg := bytes.Repeat([]byte("ping"), 1000)
+			// The sender is waited for before the subtest ends: the next
+			// one changes the inline switches it reads.
+			senderDone := make(chan struct{})
+			defer func() { <-senderDone }()
 			go func() {
+				defer close(senderDone)
 				for sent := 0; sent < len(msg); {
 					n, err := d.Send(ctx, c, msg[sent:])
 					if err != nil {
@@ -118,7 +125,7 @@ func TestSocketRoundTrip(t *testing.T) {
 	}
 }
 
-// TestAcceptCompletedAfterCancel is invariant 7 for sockets: an accept
+// TestAcceptCompletedAfterCancel is invariant 4 for sockets: an accept
 // that completes after its ctx was cancelled has the connection closed.
 func TestAcceptCompletedAfterCancel(t *testing.T) {
 	withoutInline(t)
@@ -287,4 +294,68 @@ func testAcceptMultishot(t *testing.T, cfg config) {
 	if err := <-done; !isErrno(err, unix.ECANCELED) {
 		t.Fatalf("AcceptMultishot after CancelFD = %v", err)
 	}
+}
+
+// TestIdleReceivesLeaveRecords is invariant 8 for ring sockets: with
+// 5,000 receives waiting on idle connections, more than the driver's 4,096
+// fixed op records, a file read through the ring and a new connection
+// still complete, because a receive or an accept takes its record from the
+// table of waiting records.
+func TestIdleReceivesLeaveRecords(t *testing.T) {
+	const idle = 5000
+	// No inline attempts and no lone blocking read: every op below goes
+	// through the ring and needs a record.
+	d := newTestUring(t, config{entries: defaultConfig.entries, singleIssuer: true})
+	withoutInline(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	for range idle {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := d.Recv(ctx, fds[0], make([]byte, 1)); err != context.Canceled {
+				t.Errorf("idle Recv = %v; want context.Canceled", err)
+			}
+		}()
+	}
+	waitFor(t, "every receive in flight", func() bool { return d.Stats().InFlight >= idle })
+
+	// A file read through the ring.
+	path, content := tempFile(t, 4096)
+	f, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(f)
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer rcancel()
+	buf := make([]byte, len(content))
+	if n, err := d.ReadAt(rctx, f, buf, 0); err != nil || n != len(content) || !bytes.Equal(buf, content) {
+		t.Fatalf("ReadAt with %d idle receives = %d, %v", idle, n, err)
+	}
+
+	// A new connection: its accept and connect find records too.
+	ln, addr := listen(t)
+	accepted := make(chan error, 1)
+	go func() {
+		nfd, _, err := d.Accept(rctx, ln)
+		if err == nil {
+			d.Close(nfd)
+		}
+		accepted <- err
+	}()
+	c := tcpSocket(t)
+	if err := d.Connect(rctx, c, addr); err != nil {
+		t.Fatalf("Connect with %d idle receives: %v", idle, err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatalf("Accept with %d idle receives: %v", idle, err)
+	}
+	cancel()
 }

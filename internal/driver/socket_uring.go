@@ -43,7 +43,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 				continue
 			}
 			if errno == 0 {
-				d.countInline()
+				d.countInline(uintptr(fd))
 				return int(r), a.decode(), nil
 			}
 			if errno != syscall.EAGAIN {
@@ -53,7 +53,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 			break
 		}
 	}
-	o, idx, err := d.acquire(ctx)
+	o, idx, err := d.acquireWaiting(ctx) // an accept waits for a peer
 	if err != nil {
 		return -1, nil, err
 	}
@@ -65,7 +65,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
 	if err == nil && ctxDone && res >= 0 {
 		// Completed after its cancellation: nobody will own the
-		// connection (invariant 7).
+		// connection (invariant 4).
 		unix.Close(int(res))
 		return -1, nil, ctx.Err()
 	}
@@ -227,7 +227,11 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	} else {
 		sqe.PrepRecv(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags, -1)
 	}
-	return d.runBuffer(ctx, fd, p, &sqe)
+	if send {
+		return d.runBuffer(ctx, fd, p, &sqe, d.acquire)
+	}
+	// A receive waits for the peer, for as long as the connection is idle.
+	return d.runBuffer(ctx, fd, p, &sqe, d.acquireWaiting)
 }
 
 // TrySend implements Sockets: one send with MSG_DONTWAIT.
@@ -246,7 +250,7 @@ func (d *uringDriver) TrySend(fd int, p []byte) (int, error, bool) {
 func (d *uringDriver) trySock(fd int, p []byte, send bool) (int, error, bool) {
 	n, err, ok := TrySocket(fd, p, send)
 	if ok {
-		d.countInline()
+		d.countInline(bufHint(p))
 	}
 	return n, err, ok
 }

@@ -35,6 +35,7 @@ const (
 const (
 	KindNone  uint8 = 0  // not waiting, or a wait nobody labelled
 	KindYield uint8 = 1  // queued behind others by Yield
+	KindJoin  uint8 = 2  // running a task it joins on its own worker (RunInline)
 	MaxKinds        = 32 // kinds are below MaxKinds
 )
 
@@ -137,8 +138,8 @@ func (in *inspector) grow(c *[slabChunk]record) {
 // come more often keep their records.
 const shrinkAfter = time.Second
 
-// unlink drops an ending task's record at now.
-func (s *Scheduler) unlink(t *Task, now int64) {
+// drop drops an ending task's record at now.
+func (s *Scheduler) drop(t *Task, now int64) {
 	r := s.rec(t)
 	if r == nil {
 		return
@@ -165,7 +166,7 @@ func (s *Scheduler) unlink(t *Task, now int64) {
 func (t *Task) forget() {
 	now := clock.Now()
 	t.s.mu.Lock()
-	t.s.unlink(t, now)
+	t.s.drop(t, now)
 	t.s.mu.Unlock()
 }
 
@@ -187,7 +188,7 @@ func (s *Scheduler) queue(t *Task, now int64, kind uint8) {
 // left records that t gave its worker up at now, for a wait or for good.
 func (s *Scheduler) left(t *Task, l label, now int64) {
 	if l.end {
-		s.unlink(t, now)
+		s.drop(t, now)
 		return
 	}
 	if r := s.rec(t); r != nil {
@@ -199,7 +200,29 @@ func (s *Scheduler) left(t *Task, l label, now int64) {
 
 // woke records the end of t's wait at now and returns the wait's trace
 // region, for the caller to end outside the lock.
-func (s *Scheduler) woke(t *Task, now int64) *trace.Region {
+func (s *Scheduler) woke(t *Task, now int64) *trace.Region { return s.endWait(t, now, false) }
+
+// wokeKeepRegion is woke on a goroutine other than t's, which must not end
+// its trace region: endRegion does, on t's goroutine.
+func (s *Scheduler) wokeKeepRegion(t *Task, now int64) { s.endWait(t, now, true) }
+
+// endRegion ends the trace region that wokeKeepRegion kept, if any.
+func (s *Scheduler) endRegion(t *Task) {
+	if !trace.IsEnabled() {
+		return // no region was started, or it can no longer be recorded
+	}
+	s.mu.Lock()
+	var region *trace.Region
+	if r := s.rec(t); r != nil {
+		region, r.region = r.region, nil
+	}
+	s.mu.Unlock()
+	if region != nil {
+		region.End()
+	}
+}
+
+func (s *Scheduler) endWait(t *Task, now int64, keepRegion bool) *trace.Region {
 	r := s.rec(t)
 	if r == nil || r.state != Waiting {
 		return nil
@@ -214,9 +237,31 @@ func (s *Scheduler) woke(t *Task, now int64) *trace.Region {
 		in.io.add(d)
 	}
 	in.waiting--
+	r.state, r.at, r.kind, r.arg = Runnable, now, KindNone, nil
+	if keepRegion {
+		return nil
+	}
 	region := r.region
-	r.state, r.at, r.kind, r.arg, r.region = Runnable, now, KindNone, nil, nil
+	r.region = nil
 	return region
+}
+
+// lend records that t lends its worker to child, which has not started
+// (RunInline): t waits for child to end, and child runs.
+func (s *Scheduler) lend(t, child *Task, now int64) {
+	s.left(t, label{kind: KindJoin}, now)
+	s.run(child, now)
+}
+
+// lentBack records that child, which ran on t's worker, ended and gave the
+// worker back to t.
+func (s *Scheduler) lentBack(child, t *Task) {
+	now := clock.Now()
+	s.mu.Lock()
+	s.drop(child, now)
+	s.woke(t, now) // RunInline's wait has no trace region
+	s.run(t, now)
+	s.mu.Unlock()
 }
 
 // account adds the time workers were held since the last change of their

@@ -112,3 +112,9 @@ func TestWaitsAreCounted(t *testing.T) {
 	}
 	Run(&p.t)
 }
+
+// counts is st without its timings, for comparisons of the counters.
+func counts(st Stats) Stats {
+	st.Busy, st.Queue, st.IO, st.Waits = 0, Histogram{}, Histogram{}, [MaxKinds]WaitCount{}
+	return st
+}

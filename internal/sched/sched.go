@@ -77,9 +77,16 @@ type Task struct {
 	state atomic.Uint32
 	slot  uint32 // of the task's inspection record, or 0; guarded by s.mu (inspect.go)
 
-	next    *Task         // queue link, guarded by s.mu
-	started bool          // has a goroutine (or is about to); guarded by s.mu
-	wake    chan struct{} // a queued started task's hand-off signal; made when it first queues
+	next, prev *Task // queue links, guarded by s.mu
+	started    bool  // has a goroutine (or is about to); guarded by s.mu
+	// wake is the hand-off signal of a started task queued for a permit.
+	// It is taken from wakePool when the task first queues and given back
+	// when the task ends; read by others only once the task is queued.
+	wake chan struct{}
+	// lender is the task whose permit this one runs on (see RunInline),
+	// which gets the permit back when this one ends. Set before the task
+	// starts, read by its own goroutine.
+	lender *Task
 }
 
 // Task states.
@@ -134,6 +141,12 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 		t.forget()
 		return nil
 	}
+	t.dropWake()
+	if l := t.lender; l != nil {
+		t.s.lentBack(t, l)
+		l.took() // the permit goes back to the task that lent it
+		return nil
+	}
 	return t.s.release(false, t, ending)
 }
 
@@ -142,10 +155,54 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 func (t *Task) Exit(panicked bool) {
 	t.count(panicked)
 	if t.state.Swap(finished) == holding {
+		t.dropWake()
+		if l := t.lender; l != nil {
+			// The lender's goroutine is this one, and it is exiting too:
+			// the lender's own Exit gives the permit back.
+			t.s.lentBack(t, l)
+			l.took()
+			return
+		}
 		t.s.release(true, t, ending)
 	} else {
 		t.forget()
 	}
+}
+
+// RunInline runs child, a task of the same scheduler that is queued and has
+// never run, on the calling goroutine with t's permit, and returns once
+// child has ended. It is how a task that joins a task not yet started
+// waits: instead of giving its permit to the head of the queue and sleeping
+// until child has run on a goroutine of its own, it lends the permit to
+// child and runs it itself, and takes the permit back when child ends. It
+// reports false, having done nothing, when child has started or t holds no
+// permit.
+//
+// If child calls runtime.Goexit, the calling goroutine exits with it.
+func (t *Task) RunInline(child *Task) bool {
+	s := t.s
+	if child.s != s || t.state.Load() != holding {
+		return false
+	}
+	now := clock.Now()
+	s.mu.Lock()
+	if child.started || !t.state.CompareAndSwap(holding, released) {
+		s.mu.Unlock()
+		return false
+	}
+	s.lend(t, child, now)
+	s.unlink(child)
+	child.started = true
+	child.lender = t
+	s.mu.Unlock()
+	child.state.Store(holding) // the permit moves: running is unchanged
+	child.runner.RunTask()     // its Finish gives the permit back to t
+	if t.state.Load() == released {
+		// child ended while another goroutine held its released state, so
+		// its permit went back to the scheduler: queue for one.
+		t.Acquire()
+	}
+	return true
 }
 
 func (t *Task) count(panicked bool) {
@@ -161,6 +218,40 @@ func (t *Task) count(panicked bool) {
 // goroutine using its context) gives up nothing.
 func (t *Task) Release() bool { return t.ReleaseFor(KindNone, nil, nil) }
 
+// PrepareReady readies t for Ready: call it on the waiting goroutine after
+// Release returned true and before anything can call Ready.
+func (t *Task) PrepareReady() { t.needWake() }
+
+// Ready ends t's wait from another goroutine (a timer), as Acquire would
+// but without blocking: call it after PrepareReady, and AwaitPermit on t's
+// own goroutine: t queues for a permit (or
+// takes a free one) and its goroutine, parked in AwaitPermit, is woken only
+// once it holds one. A goroutine woken by a timer and then put to sleep
+// again until a permit is free would be woken twice.
+func (t *Task) Ready() {
+	s := t.s
+	now := clock.Now()
+	s.mu.Lock()
+	s.wokeKeepRegion(t, now) // the region ends on t's goroutine (AwaitPermit)
+	if s.free > 0 && s.head == nil {
+		s.free--
+		s.grantLocked(now)
+		s.run(t, now)
+		s.mu.Unlock()
+		t.wake <- struct{}{}
+		return
+	}
+	s.enqueue(t)
+	s.mu.Unlock()
+}
+
+// AwaitPermit blocks until Ready has given t a permit.
+func (t *Task) AwaitPermit() {
+	<-t.wake
+	t.took()
+	t.s.endRegion(t)
+}
+
 // Acquire blocks until the task holds a permit again. Call it after a wait
 // for which Release returned true.
 func (t *Task) Acquire() {
@@ -174,9 +265,7 @@ func (t *Task) Acquire() {
 		s.run(t, now)
 		s.mu.Unlock()
 	} else {
-		if t.wake == nil {
-			t.wake = make(chan struct{}, 1)
-		}
+		t.needWake()
 		s.enqueue(t)
 		s.mu.Unlock()
 		<-t.wake // release handed us its permit
@@ -223,9 +312,7 @@ func (t *Task) Yield() bool {
 	now := clock.Now()
 	s.run(next, now)
 	s.queue(t, now, KindYield)
-	if t.wake == nil {
-		t.wake = make(chan struct{}, 1)
-	}
+	t.needWake()
 	s.enqueue(t)
 	s.mu.Unlock()
 	next.handOff(fresh, true)
@@ -272,7 +359,7 @@ func (t *Task) handOff(fresh, launch bool) *Task {
 }
 
 func (s *Scheduler) enqueue(t *Task) {
-	t.next = nil
+	t.next, t.prev = nil, s.tail
 	if s.tail == nil {
 		s.head = t
 	} else {
@@ -280,6 +367,22 @@ func (s *Scheduler) enqueue(t *Task) {
 	}
 	s.tail = t
 	s.queued++
+}
+
+// unlink takes t, which is queued, out of the queue.
+func (s *Scheduler) unlink(t *Task) {
+	if t.prev == nil {
+		s.head = t.next
+	} else {
+		t.prev.next = t.next
+	}
+	if t.next == nil {
+		s.tail = t.prev
+	} else {
+		t.next.prev = t.prev
+	}
+	t.next, t.prev = nil, nil
+	s.queued--
 }
 
 // dequeue takes the head of the queue, if any, and reports whether it is a
@@ -292,6 +395,8 @@ func (s *Scheduler) dequeue() (t *Task, fresh bool) {
 	s.head = t.next
 	if s.head == nil {
 		s.tail = nil
+	} else {
+		s.head.prev = nil
 	}
 	t.next = nil
 	s.queued--
@@ -336,4 +441,27 @@ func (s *Scheduler) Stats() Stats {
 	st.Spawned = s.spawned.Load()
 	st.Panicked = s.panicked.Load()
 	return st
+}
+
+// wakePool holds the hand-off channels of tasks that have ended, so that a
+// task that waits for a permit costs no allocation for its channel.
+var wakePool = sync.Pool{New: func() any { return make(chan struct{}, 1) }}
+
+// needWake gives t a hand-off channel if it has none. Called by the
+// goroutine that is about to queue t, before it does.
+func (t *Task) needWake() {
+	if t.wake == nil {
+		t.wake = wakePool.Get().(chan struct{})
+	}
+}
+
+// dropWake gives t's hand-off channel back to the pool as t ends. Only
+// when the ending goroutine held the permit: otherwise another goroutine
+// waiting with t's context may still be using it. Every signal sent on it
+// has been received by then.
+func (t *Task) dropWake() {
+	if t.wake != nil {
+		wakePool.Put(t.wake)
+		t.wake = nil
+	}
 }

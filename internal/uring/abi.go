@@ -52,6 +52,7 @@ const (
 	OpSendZC         uint8 = 47
 	OpSendmsgZC      uint8 = 48
 	OpReadMultishot  uint8 = 49
+	OpFtruncate      uint8 = 55 // Linux 6.9
 )
 
 // Setup flags (io_uring_params.flags).

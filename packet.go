@@ -1,0 +1,315 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/executor-go/executor/internal/driver"
+	"github.com/executor-go/executor/internal/sched"
+	"golang.org/x/sys/unix"
+)
+
+// PacketConn is a datagram socket ("udp", "udp4", "udp6" or "unixgram")
+// that receives from and sends to any address. ReadFrom and WriteTo may
+// be called concurrently with each other and with Close.
+//
+// Like a Conn's, the socket belongs to Go's net package, whose network
+// poller waits for it on both backends, and every receive and send runs
+// inside its syscall.RawConn: one non-blocking recvfrom(2) or sendto(2)
+// made while the task holds its worker, the worker given up only when the
+// socket would block. Datagram boundaries are kept: a ReadFrom returns
+// one datagram, truncated to len(p) if it is longer, the rest discarded
+// without an error, as the net package does on Linux.
+type PacketConn struct {
+	network string
+	pc      net.PacketConn // a *net.UDPConn or *net.UnixConn
+	rc      syscall.RawConn
+	family  int // the socket's address family
+	rd, wr  dgramIO
+}
+
+// ListenPacket announces on the local address, like net.ListenPacket:
+// network is "udp", "udp4", "udp6" or "unixgram". ctx bounds the name
+// lookup.
+func ListenPacket(ctx context.Context, network, address string) (*PacketConn, error) {
+	switch network {
+	case "udp", "udp4", "udp6", "unixgram":
+	default:
+		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
+	}
+	var lc net.ListenConfig
+	t := suspendFor(ctx, waitResolve, &address)
+	pc, err := lc.ListenPacket(ctx, network, address)
+	resume(t)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := pc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	c := &PacketConn{network: network, pc: pc, rc: rc}
+	rc.Control(func(fd uintptr) {
+		if sa, err := unix.Getsockname(int(fd)); err == nil {
+			switch sa.(type) {
+			case *unix.SockaddrInet4:
+				c.family = unix.AF_INET
+			case *unix.SockaddrInet6:
+				c.family = unix.AF_INET6
+			case *unix.SockaddrUnix:
+				c.family = unix.AF_UNIX
+			}
+		}
+	})
+	c.rd.init(false, pc.SetReadDeadline)
+	c.wr.init(true, pc.SetWriteDeadline)
+	return c, nil
+}
+
+// LocalAddr returns the socket's local address; for a UDP port 0, the
+// port the system chose.
+func (c *PacketConn) LocalAddr() net.Addr { return c.pc.LocalAddr() }
+
+// ReadFrom receives one datagram into p and returns its length (at most
+// len(p)) and the sender's address. A task gives up its worker while it
+// waits. If ctx is done first, ReadFrom returns an error wrapping ctx's
+// cause and receives nothing: a datagram that arrives later is there for
+// the next ReadFrom. After Close it returns an error wrapping
+// net.ErrClosed.
+func (c *PacketConn) ReadFrom(ctx context.Context, p []byte) (int, net.Addr, error) {
+	return c.do(ctx, &c.rd, p, nil)
+}
+
+// WriteTo sends p as one datagram to addr (a *net.UDPAddr, or a
+// *net.UnixAddr for "unixgram"). A task gives up its worker while it
+// waits for room in the socket buffer.
+func (c *PacketConn) WriteTo(ctx context.Context, p []byte, addr net.Addr) (int, error) {
+	n, _, err := c.do(ctx, &c.wr, p, addr)
+	return n, err
+}
+
+// NetPacketConn returns the net.PacketConn (a *net.UDPConn or
+// *net.UnixConn) behind c, with the net package's own deadlines, for code
+// that takes one. As with Conn.NetConn, it is for plain goroutines, and
+// its deadlines must not be mixed with ReadFrom and WriteTo calls whose
+// context can be cancelled: those use the same deadlines to interrupt the
+// call.
+func (c *PacketConn) NetPacketConn() net.PacketConn { return c.pc }
+
+// Close closes the socket. Pending ReadFrom and WriteTo calls return
+// promptly with an error wrapping net.ErrClosed, as do later ones; a
+// second Close returns an error wrapping net.ErrClosed.
+func (c *PacketConn) Close() error {
+	err := c.pc.Close()
+	for _, r := range []*dgramIO{&c.rd, &c.wr} {
+		r.mu.Lock()
+		r.watch.release()
+		r.mu.Unlock()
+	}
+	return err
+}
+
+func (c *PacketConn) opErr(op string, addr net.Addr, err error) error {
+	return &net.OpError{Op: op, Net: c.network, Source: c.pc.LocalAddr(), Addr: addr, Err: err}
+}
+
+// do is ReadFrom (to == nil) and WriteTo: one receive or send in
+// direction r, run inside the socket's RawConn.
+func (c *PacketConn) do(ctx context.Context, r *dgramIO, p []byte, to net.Addr) (int, net.Addr, error) {
+	op, raw, call := "read", c.rc.Read, "recvfrom"
+	if r.send {
+		op, raw, call = "write", c.rc.Write, "sendto"
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, c.opErr(op, to, context.Cause(ctx))
+	}
+	t, suspended := lockQueued(ctx, &r.mu, rwWait(r.send))
+	defer r.mu.Unlock()
+	if r.send {
+		if to == nil {
+			return 0, nil, c.opErr(op, nil, errMissingAddress)
+		}
+		n, err := c.encode(to, &r.addr)
+		if err != nil {
+			if suspended {
+				resume(t)
+			}
+			return 0, nil, c.opErr(op, to, err)
+		}
+		r.addrLen = n
+	}
+	r.watch.watchOrRelease(ctx, r.setDeadline)
+	if !r.send && r.waited && !suspended {
+		// The last receive had to wait: so will this one, most likely.
+		t, suspended = suspendFor(ctx, waitRead, nil), true
+	}
+	r.ctx, r.p, r.n, r.err, r.t, r.suspended, r.waited = ctx, p, 0, nil, t, suspended, false
+	err := raw(r.attempt)
+	n, serr := r.n, r.err
+	t, suspended = r.t, r.suspended
+	r.ctx, r.p, r.err, r.t = nil, nil, nil, nil
+	if suspended {
+		resume(t)
+	}
+	switch {
+	case err != nil:
+		return 0, nil, c.opErr(op, to, r.watch.cause(ctx, rawErr(err)))
+	case serr != nil:
+		return 0, nil, c.opErr(op, to, os.NewSyscallError(call, serr))
+	}
+	if r.send {
+		return n, nil, nil
+	}
+	return n, c.decode(&r.addr, r.addrLen), nil
+}
+
+// errMissingAddress is the net package's error for a WriteTo to no
+// address.
+var errMissingAddress = errors.New("missing address")
+
+// encode writes addr in its kernel form for the socket's family.
+func (c *PacketConn) encode(addr net.Addr, raw *unix.RawSockaddrAny) (uint32, error) {
+	var sa unix.Sockaddr
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		switch c.family {
+		case unix.AF_INET:
+			ip4 := a.IP.To4()
+			if ip4 == nil && len(a.IP) != 0 {
+				return 0, &net.AddrError{Err: "non-IPv4 address", Addr: a.IP.String()}
+			}
+			s := &unix.SockaddrInet4{Port: a.Port}
+			copy(s.Addr[:], ip4)
+			sa = s
+		case unix.AF_INET6:
+			s := &unix.SockaddrInet6{Port: a.Port, ZoneId: zoneIndex(a.Zone)}
+			if len(a.IP) != 0 && !a.IP.Equal(net.IPv4zero) {
+				copy(s.Addr[:], a.IP.To16())
+			}
+			sa = s
+		default:
+			return 0, syscall.EINVAL
+		}
+	case *net.UnixAddr:
+		if c.family != unix.AF_UNIX {
+			return 0, syscall.EINVAL
+		}
+		sa = &unix.SockaddrUnix{Name: a.Name}
+	default:
+		return 0, syscall.EINVAL
+	}
+	return driver.EncodeSockaddr(sa, raw)
+}
+
+// decode returns the sender's address as the net package gives it.
+func (c *PacketConn) decode(raw *unix.RawSockaddrAny, n uint32) net.Addr {
+	switch sa := driver.DecodeSockaddr(raw, n).(type) {
+	case *unix.SockaddrInet4:
+		return &net.UDPAddr{IP: sa.Addr[:], Port: sa.Port}
+	case *unix.SockaddrInet6:
+		return &net.UDPAddr{IP: sa.Addr[:], Port: sa.Port, Zone: zoneName(sa.ZoneId)}
+	case *unix.SockaddrUnix:
+		if sa.Name != "" {
+			return &net.UnixAddr{Name: sa.Name, Net: c.network}
+		}
+	}
+	return nil // an unnamed Unix socket, as net reports it
+}
+
+// dgramIO is one direction of a PacketConn's transfers, run inside its
+// RawConn, like a Conn's rawIO but with the datagram's address. It lives
+// in the PacketConn and attempt is made once, so that a call allocates
+// only the address it returns.
+type dgramIO struct {
+	send        bool
+	setDeadline func(time.Time) error
+	attempt     func(fd uintptr) bool
+
+	// mu serializes the direction's calls; it guards the fields below.
+	mu     sync.Mutex
+	watch  ctxWatch
+	waited bool // the last call had to wait
+
+	// The call in progress.
+	ctx       context.Context
+	p         []byte
+	n         int
+	err       error
+	t         *sched.Task
+	suspended bool
+	addr      unix.RawSockaddrAny // the sender's, or the destination
+	addrLen   uint32
+}
+
+func (r *dgramIO) init(send bool, setDeadline func(time.Time) error) {
+	r.send, r.setDeadline = send, setDeadline
+	r.attempt = r.try
+}
+
+// try is the RawConn callback: one receive or send, or false (wait in the
+// poller, then call again) when the socket would block, giving the task's
+// worker up first.
+func (r *dgramIO) try(fd uintptr) bool {
+	var ok bool
+	if r.send {
+		r.n, r.err, ok = driver.TrySendTo(int(fd), r.p, &r.addr, r.addrLen)
+	} else {
+		r.n, r.addrLen, r.err, ok = driver.TryRecvFrom(int(fd), r.p, &r.addr)
+	}
+	if !ok {
+		r.waited = true
+		if !r.suspended {
+			r.t, r.suspended = suspendFor(r.ctx, rwWait(r.send), nil), true
+		}
+		return false
+	}
+	return true
+}
+
+// isDatagram reports whether network is one of datagram sockets.
+func isDatagram(network string) bool {
+	switch network {
+	case "udp", "udp4", "udp6", "unixgram":
+		return true
+	}
+	return false
+}
+
+// writeEmptyDatagram sends a datagram of no bytes on a connected datagram
+// Conn, as net's Write of an empty slice does.
+func (c *Conn) writeEmptyDatagram(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, c.opErr("write", context.Cause(ctx))
+	}
+	t := suspendFor(ctx, waitWrite, &c.raddr)
+	_, err := c.nc.Write(nil)
+	resume(t)
+	return 0, err
+}
+
+// lockQueued locks mu, one direction of a socket's calls. If another call
+// holds it, the task gives its worker up first (t, true), so that a call
+// queued behind another holds none.
+func lockQueued(ctx context.Context, mu *sync.Mutex, kind waitKind) (t *sched.Task, suspended bool) {
+	if !mu.TryLock() {
+		t, suspended = suspendFor(ctx, kind, nil), true
+		mu.Lock()
+	}
+	return t, suspended
+}
+
+// watchOrRelease watches ctx, or, if ctx can never be done, drops the
+// watch an earlier call left.
+func (w *ctxWatch) watchOrRelease(ctx context.Context, setDeadline func(time.Time) error) {
+	if ctx.Done() == nil {
+		w.release()
+	} else {
+		w.watch(ctx, setDeadline)
+	}
+}

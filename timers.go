@@ -1,0 +1,104 @@
+package executor
+
+import (
+	"sync"
+	"time"
+
+	"github.com/executor-go/executor/internal/sched"
+)
+
+// sleepers is an executor's queue of tasks asleep in Sleep with a context
+// that cannot be cancelled: a min-heap of wake-up times served by one
+// runtime timer, armed for the earliest.
+//
+// A sleeping task's goroutine is parked until its worker is handed to it:
+// when its time comes, the timer queues the task for a worker
+// (sched.Task.Ready) without waking it, so a task that finds every worker
+// busy is woken once, not woken by a timer and then put to sleep again in
+// the run queue. The heap holds its entries by value: a Sleep costs no
+// allocation (once the heap has grown) and no goroutine.
+type sleepers struct {
+	mu    sync.Mutex
+	base  time.Time   // the origin of the heap's times (monotonic)
+	heap  []sleeper   // ordered by when
+	timer *time.Timer // fires at heap[0].when; made on first use
+}
+
+// sleeper is one sleeping task in the heap.
+type sleeper struct {
+	t    *sched.Task
+	when time.Duration // since base
+}
+
+// sleep parks t, which has just released its worker, for d, and returns
+// once it holds a worker again.
+func (q *sleepers) sleep(t *sched.Task, d time.Duration) {
+	t.PrepareReady()
+	q.mu.Lock()
+	if q.base.IsZero() {
+		q.base = time.Now()
+	}
+	q.push(sleeper{t: t, when: time.Since(q.base) + d})
+	if q.heap[0].t == t {
+		if q.timer == nil {
+			q.timer = time.AfterFunc(d, q.fire)
+		} else {
+			q.timer.Reset(d)
+		}
+	}
+	q.mu.Unlock()
+	t.AwaitPermit()
+}
+
+// fire queues every task whose time has come for a worker and re-arms the
+// timer for the next. A Reset while it runs may make it run twice: the
+// second run finds nothing due.
+func (q *sleepers) fire() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Since(q.base)
+	for len(q.heap) > 0 && q.heap[0].when <= now {
+		q.pop().t.Ready() // takes the scheduler's lock: sleepers' lock comes first
+	}
+	if len(q.heap) > 0 {
+		q.timer.Reset(q.heap[0].when - now)
+	}
+}
+
+func (q *sleepers) push(s sleeper) {
+	q.heap = append(q.heap, s)
+	h := q.heap
+	for i := len(h) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if h[parent].when <= h[i].when {
+			break
+		}
+		h[parent], h[i] = h[i], h[parent]
+		i = parent
+	}
+}
+
+func (q *sleepers) pop() sleeper {
+	h := q.heap
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = sleeper{}
+	h = h[:last]
+	for i := 0; ; {
+		small, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && h[l].when < h[small].when {
+			small = l
+		}
+		if r < len(h) && h[r].when < h[small].when {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		h[i], h[small] = h[small], h[i]
+		i = small
+	}
+	q.heap = h
+	return top
+}
