@@ -621,3 +621,29 @@ func TestStatsTimings(t *testing.T) {
 		}
 	})
 }
+
+// TestTasksJoinInline: a task that joins a task not yet started runs it on
+// its own worker (RunInline); meanwhile Tasks shows the joiner waiting on
+// "join" and the joined task running, and the worker count stays right.
+func TestTasksJoinInline(t *testing.T) {
+	e := newExecutor(t, Options{Workers: 1})
+	var seen []TaskInfo
+	h := Spawn(e.Context(), func(ctx context.Context) (int, error) {
+		child := Spawn(ctx, func(ctx context.Context) (int, error) {
+			seen = e.Tasks()
+			return 0, nil
+		}, WithName("child")) // queued: the parent holds the only worker
+		_, err := child.Join(ctx)
+		return 0, err
+	}, WithName("parent"))
+	if _, err := h.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0].Name != "parent" || seen[0].State != "waiting" || seen[0].Wait != "join" ||
+		seen[1].Name != "child" || seen[1].State != "running" {
+		t.Fatalf("Tasks while the child ran inline: %+v", seen)
+	}
+	if st := e.Stats(); st.Running != 0 || st.Waiting != 0 || len(e.Tasks()) != 0 {
+		t.Fatalf("after both ended: %+v, %d tasks", st, len(e.Tasks()))
+	}
+}
