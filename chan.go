@@ -15,7 +15,7 @@ func Recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
 		return v, ok, nil
 	default:
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitRecv, nil)
 	if done := ctx.Done(); done == nil {
 		v, ok = <-ch // a plain receive is cheaper than a select
 	} else {
@@ -40,7 +40,7 @@ func Send[T any](ctx context.Context, ch chan<- T, v T) error {
 		return nil
 	default:
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitSend, nil)
 	// The channel may be closed while we wait, and the send then panics:
 	// take the worker back first, so that a task recovering from the panic
 	// does not run without one.

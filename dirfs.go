@@ -148,7 +148,7 @@ func (f *fsFile) ReadDir(n int) ([]fs.DirEntry, error) {
 	if err := f.ctx.Err(); err != nil {
 		return nil, &fs.PathError{Op: "readdirent", Path: f.name, Err: err}
 	}
-	t := suspend(f.ctx)
+	t := suspendFor(f.ctx, waitPath, &f.name)
 	ents, err := f.dir.ReadDir(n)
 	resume(t)
 	if err != nil && err != io.EOF {

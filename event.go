@@ -47,7 +47,7 @@ func (e *Event) Wait(ctx context.Context) error {
 	return e.waitSlow(ctx)
 }
 
-func (e *Event) waitSlow(ctx context.Context) error { return waitClosed(ctx, e.Done()) }
+func (e *Event) waitSlow(ctx context.Context) error { return waitClosed(ctx, e.Done(), waitEvent) }
 
 // Done returns a channel that is closed when e is set, for a select in a
 // plain goroutine. Tasks should prefer Wait, which gives up the worker.

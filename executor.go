@@ -132,6 +132,7 @@ func New(opts Options) (*Executor, error) {
 		cleanupCh: make(chan struct{}, 1),
 	}
 	e.ctx = &taskContext{parent: context.Background(), e: e}
+	e.sched.SetIOKinds(ioKinds)
 	return e, nil
 }
 
@@ -263,17 +264,24 @@ func (e *Executor) BackendReason() string {
 	return d.Reason()
 }
 
-// Stats is a snapshot of an executor's counters. Its fields are read one by
-// one while tasks run, so they need not add up exactly.
+// Stats is a snapshot of an executor's counters. Running, Runnable, Waiting
+// and the timings are read together; the other counts are read one by one
+// while tasks run, so they need not add up exactly.
 type Stats struct {
 	Workers    int   // tasks that may run at once
 	Spawned    int64 // tasks ever started
 	Running    int64 // tasks holding a worker now
 	Runnable   int64 // tasks queued for a worker
-	Waiting    int64 // tasks in a wait (I/O, sleep, join, yield, block), holding no worker
+	Waiting    int64 // tasks in a wait (I/O, sleep, join, block ...), holding no worker and not queued for one
 	Completed  int64 // tasks that ended, panicked ones included
 	Panicked   int64 // tasks that ended in a panic
 	MaxRunning int64 // the most tasks that ever held a worker at once; never above Workers
+
+	// Timings since the executor was created (stats.go).
+	Busy      time.Duration // time tasks held workers, summed over workers: divided by the time elapsed, the average number of busy workers
+	QueueTime Latency       // time tasks spent queued for a worker after Spawn, a wait or a Yield (0 for those that got one at once)
+	IOTime    Latency       // time file and socket operations that had to wait spent waiting (those done without a wait are not counted)
+	Waits     []WaitStat    // the kinds of wait that occurred, with their counts and times
 }
 
 // Stats returns a snapshot of e's counters.
@@ -288,6 +296,10 @@ func (e *Executor) Stats() Stats {
 		Completed:  s.Completed,
 		Panicked:   s.Panicked,
 		MaxRunning: s.MaxRunning,
+		Busy:       s.Busy,
+		QueueTime:  latencyOf(&s.Queue),
+		IOTime:     latencyOf(&s.IO),
+		Waits:      waitStats(&s.Waits),
 	}
 }
 
@@ -438,19 +450,8 @@ func FromContext(ctx context.Context) (*Executor, bool) {
 	return nil, false
 }
 
-// suspend gives up the worker held by the task in ctx before a wait. It
-// returns the task to resume, or nil when there is nothing to give back
-// (ctx belongs to no task, or the task holds no worker because this is not
-// its own goroutine).
-func suspend(ctx context.Context) *sched.Task {
-	c := lookup(ctx)
-	if c == nil || c.t == nil || !c.t.Release() {
-		return nil
-	}
-	return c.t
-}
-
-// resume queues a suspended task for a worker and returns once it has one.
+// resume queues a task that suspendFor (tasks.go) suspended for a worker,
+// and returns once it has one.
 func resume(t *sched.Task) {
 	if t != nil {
 		t.Acquire()

@@ -60,7 +60,7 @@ func OpenFile(ctx context.Context, name string, flag int, perm fs.FileMode) (*Fi
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitOpen, &name)
 	fd, err := d.Open(ctx, unix.AT_FDCWD, name, flag, syscallMode(perm))
 	resume(t)
 	if err != nil {
@@ -150,9 +150,9 @@ type opWait struct {
 	suspended bool
 }
 
-func (w *opWait) suspend() {
+func (w *opWait) suspend(kind waitKind, name *string) {
 	if !w.suspended {
-		w.t, w.suspended = suspend(w.ctx), true
+		w.t, w.suspended = suspendFor(w.ctx, kind, name), true
 	}
 }
 
@@ -174,13 +174,13 @@ func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error)
 		if ok {
 			return n, err
 		}
-		w.suspend()
+		w.suspend(rwWait(write), &f.name)
 		if write {
 			return in.WaitWriteAt(w.ctx, f.fd, p, off)
 		}
 		return in.WaitReadAt(w.ctx, f.fd, p, off)
 	}
-	w.suspend()
+	w.suspend(rwWait(write), &f.name)
 	if write {
 		return f.d.WriteAt(w.ctx, f.fd, p, off)
 	}
@@ -294,7 +294,7 @@ func (f *File) Sync(ctx context.Context) error {
 		return err
 	}
 	defer f.release()
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitSync, &f.name)
 	err := f.d.Fsync(ctx, f.fd, false)
 	resume(t)
 	return f.wrap("sync", err)
@@ -306,7 +306,7 @@ func (f *File) Stat(ctx context.Context) (fs.FileInfo, error) {
 		return nil, err
 	}
 	defer f.release()
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitStat, &f.name)
 	st, err := f.d.Stat(ctx, f.fd)
 	resume(t)
 	if err != nil {

@@ -34,7 +34,7 @@ func (f *File) fdCall(ctx context.Context, op string, call func(fo driver.FileOp
 		return err
 	}
 	defer f.release()
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitPath, &f.name)
 	err := call(f.d.(driver.FileOps)) // both backends have them
 	resume(t)
 	return f.wrap(op, err)

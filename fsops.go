@@ -50,7 +50,7 @@ func pathCall(ctx context.Context, op, path string, call func(fo driver.FileOps)
 	if err != nil {
 		return &fs.PathError{Op: op, Path: path, Err: err}
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitPath, &path)
 	err = call(fo)
 	resume(t)
 	if err != nil {
@@ -111,7 +111,7 @@ func Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return &fs.PathError{Op: "remove", Path: name, Err: err}
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitPath, &name)
 	defer resume(t)
 	err = fo.Unlinkat(ctx, unix.AT_FDCWD, name, 0)
 	if err == nil {
@@ -164,7 +164,7 @@ func Rename(ctx context.Context, oldpath, newpath string) error {
 			return linkErr(syscall.EEXIST)
 		}
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitPath, &oldpath)
 	err = fo.Renameat(ctx, unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath)
 	resume(t)
 	if err != nil {
@@ -224,7 +224,7 @@ func ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitPath, &name)
 	ents, err := os.ReadDir(name)
 	resume(t)
 	return ents, err

@@ -108,7 +108,7 @@ func Listen(ctx context.Context, network, address string) (*Listener, error) {
 		}
 		laddr, family, sa = ua, unix.AF_UNIX, &unix.SockaddrUnix{Name: ua.Name}
 	} else {
-		t := suspend(ctx)
+		t := suspendFor(ctx, waitResolve, &address)
 		ta, err := net.ResolveTCPAddr(network, address)
 		resume(t)
 		if err != nil {
@@ -308,7 +308,7 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 			rsa, _ = unix.Getpeername(nfd) // multishot accepts report no address
 		}
 	} else {
-		t := suspend(ctx)
+		t := suspendFor(ctx, waitAccept, &l.addr)
 		nfd, rsa, err = l.s.Accept(ctx, l.fd)
 		resume(t)
 	}
@@ -353,7 +353,7 @@ func (l *Listener) acceptPumped(ctx context.Context) (int, error) {
 		return nfd, nil
 	default:
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitAccept, &l.addr)
 	defer resume(t)
 	select {
 	case nfd := <-p.ready:
@@ -434,7 +434,7 @@ func (l *Listener) acceptNet(ctx context.Context) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, l.opErr(context.Cause(ctx))
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitAccept, &l.addr)
 	defer resume(t)
 	var nc net.Conn
 	var err error
@@ -511,7 +511,7 @@ func Dial(ctx context.Context, network, address string) (*Conn, error) {
 	}
 	if s == nil || isDatagram(network) {
 		var dialer net.Dialer
-		t := suspend(ctx)
+		t := suspendFor(ctx, waitConnect, &address)
 		nc, err := dialer.DialContext(ctx, network, address)
 		resume(t)
 		if err != nil {
@@ -519,7 +519,7 @@ func Dial(ctx context.Context, network, address string) (*Conn, error) {
 		}
 		return newNetConn(network, nc)
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitConnect, &address)
 	defer resume(t)
 	if network == "unix" {
 		ua, err := net.ResolveUnixAddr(network, address)
@@ -641,8 +641,8 @@ func newNetConn(network string, nc net.Conn) (*Conn, error) {
 		return nil, err
 	}
 	c := &Conn{network: network, fd: -1, nc: nc, rc: rc, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}
-	c.rd.init(false, nc.SetReadDeadline)
-	c.wr.init(true, nc.SetWriteDeadline)
+	c.rd.init(false, nc.SetReadDeadline, &c.raddr)
+	c.wr.init(true, nc.SetWriteDeadline, &c.raddr)
 	return c, nil
 }
 
@@ -719,7 +719,7 @@ func (c *Conn) Read(ctx context.Context, p []byte) (int, error) {
 	// No receive is tried before the worker is given up: the driver's Recv
 	// tries one itself, and a second attempt here cost a failed system call
 	// per wait in ping-pong echo for no measured gain (bench/netbench).
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitRead, &c.raddr)
 	n, err := c.s.Recv(ctx, c.fd, p)
 	resume(t)
 	if err != nil {
@@ -767,10 +767,10 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 			c.wmu.Unlock()
 			return n, nil
 		}
-		t := suspend(ctx)
+		t := suspendFor(ctx, waitWrite, &c.raddr)
 		defer resume(t)
 	} else {
-		t := suspend(ctx)
+		t := suspendFor(ctx, waitWrite, &c.raddr)
 		defer resume(t)
 		// Lock after giving up the worker: a writer queued behind
 		// another must not hold one.
@@ -832,7 +832,7 @@ func (c *Conn) transfer(ctx context.Context, r *rawIO, p []byte) (int, error) {
 	if !r.mu.TryLock() {
 		// Another call in this direction is in progress: queue behind it
 		// without a worker.
-		t, suspended = suspend(ctx), true
+		t, suspended = suspendFor(ctx, r.kind, &c.raddr), true
 		r.mu.Lock()
 	}
 	defer r.mu.Unlock()
@@ -846,7 +846,7 @@ func (c *Conn) transfer(ctx context.Context, r *rawIO, p []byte) (int, error) {
 		// request-response protocol reads right after it answered).
 		// Give the worker up before the attempt rather than hold it
 		// through a receive that fails.
-		t, suspended = suspend(ctx), true
+		t, suspended = suspendFor(ctx, r.kind, &c.raddr), true
 	}
 	r.start(ctx, p, t, suspended)
 	err := raw(r.attempt)
@@ -869,6 +869,8 @@ func (c *Conn) transfer(ctx context.Context, r *rawIO, p []byte) (int, error) {
 // Write allocates nothing.
 type rawIO struct {
 	send        bool
+	kind        waitKind              // waitRead or waitWrite, for Tasks
+	peer        *net.Addr             // the Conn's remote address, for Tasks
 	setDeadline func(time.Time) error // the direction's deadline on the net.Conn
 	attempt     func(fd uintptr) bool // the RawConn callback: try, bound to this rawIO
 
@@ -887,8 +889,8 @@ type rawIO struct {
 	suspended bool
 }
 
-func (r *rawIO) init(send bool, setDeadline func(time.Time) error) {
-	r.send, r.setDeadline = send, setDeadline
+func (r *rawIO) init(send bool, setDeadline func(time.Time) error, peer *net.Addr) {
+	r.send, r.setDeadline, r.kind, r.peer = send, setDeadline, rwWait(send), peer
 	r.attempt = r.try
 }
 
@@ -919,7 +921,7 @@ func (r *rawIO) try(fd uintptr) bool {
 		if !ok {
 			r.waited = true
 			if !r.suspended {
-				r.t, r.suspended = suspend(r.ctx), true
+				r.t, r.suspended = suspendFor(r.ctx, r.kind, r.peer), true
 			}
 			return false
 		}

@@ -43,7 +43,7 @@ func ListenPacket(ctx context.Context, network, address string) (*PacketConn, er
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
 	var lc net.ListenConfig
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitResolve, &address)
 	pc, err := lc.ListenPacket(ctx, network, address)
 	resume(t)
 	if err != nil {
@@ -129,7 +129,7 @@ func (c *PacketConn) do(ctx context.Context, r *dgramIO, p []byte, to net.Addr) 
 	if err := ctx.Err(); err != nil {
 		return 0, nil, c.opErr(op, to, context.Cause(ctx))
 	}
-	t, suspended := lockQueued(ctx, &r.mu)
+	t, suspended := lockQueued(ctx, &r.mu, rwWait(r.send))
 	defer r.mu.Unlock()
 	if r.send {
 		if to == nil {
@@ -147,7 +147,7 @@ func (c *PacketConn) do(ctx context.Context, r *dgramIO, p []byte, to net.Addr) 
 	r.watch.watchOrRelease(ctx, r.setDeadline)
 	if !r.send && r.waited && !suspended {
 		// The last receive had to wait: so will this one, most likely.
-		t, suspended = suspend(ctx), true
+		t, suspended = suspendFor(ctx, waitRead, nil), true
 	}
 	r.ctx, r.p, r.n, r.err, r.t, r.suspended, r.waited = ctx, p, 0, nil, t, suspended, false
 	err := raw(r.attempt)
@@ -265,7 +265,7 @@ func (r *dgramIO) try(fd uintptr) bool {
 	if !ok {
 		r.waited = true
 		if !r.suspended {
-			r.t, r.suspended = suspend(r.ctx), true
+			r.t, r.suspended = suspendFor(r.ctx, rwWait(r.send), nil), true
 		}
 		return false
 	}
@@ -287,7 +287,7 @@ func (c *Conn) writeEmptyDatagram(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, c.opErr("write", context.Cause(ctx))
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitWrite, &c.raddr)
 	_, err := c.nc.Write(nil)
 	resume(t)
 	return 0, err
@@ -296,9 +296,9 @@ func (c *Conn) writeEmptyDatagram(ctx context.Context) (int, error) {
 // lockQueued locks mu, one direction of a socket's calls. If another call
 // holds it, the task gives its worker up first (t, true), so that a call
 // queued behind another holds none.
-func lockQueued(ctx context.Context, mu *sync.Mutex) (t *sched.Task, suspended bool) {
+func lockQueued(ctx context.Context, mu *sync.Mutex, kind waitKind) (t *sched.Task, suspended bool) {
 	if !mu.TryLock() {
-		t, suspended = suspend(ctx), true
+		t, suspended = suspendFor(ctx, kind, nil), true
 		mu.Lock()
 	}
 	return t, suspended

@@ -108,7 +108,7 @@ func (k *kernelCopy) attempt(fd uintptr) bool {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
 			if !k.suspended {
-				k.t, k.suspended = suspend(k.ctx), true
+				k.t, k.suspended = suspendFor(k.ctx, waitWrite, nil), true
 			}
 			return false
 		case (err == syscall.EINVAL || err == syscall.ENOSYS) && k.written == 0:
@@ -145,7 +145,7 @@ func (k *kernelCopy) run(raw func(func(uintptr) bool) error) (error, bool) {
 func (c *Conn) sendfileNet(ctx context.Context, src int, off, n int64) (int64, error, bool) {
 	r := &c.wr
 	k := kernelCopy{ctx: ctx, src: src, off: off, remain: n}
-	k.t, k.suspended = lockQueued(ctx, &r.mu)
+	k.t, k.suspended = lockQueued(ctx, &r.mu, waitWrite)
 	defer r.mu.Unlock()
 	r.watch.watchOrRelease(ctx, r.setDeadline)
 	err, handled := k.run(c.rc.Write)
@@ -176,7 +176,7 @@ func (c *Conn) spliceRing(ctx context.Context, src int, off, n int64) (int64, er
 	if err != nil || size <= 0 {
 		size = 64 << 10
 	}
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitWrite, &c.raddr)
 	defer resume(t)
 	c.wmu.Lock() // after giving the worker up: Writes queued behind a Write hold none
 	defer c.wmu.Unlock()

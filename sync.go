@@ -98,13 +98,14 @@ type queueOwner interface {
 	// owner's state (the waiters flag, grants to the new head). Called under
 	// the owner's internal lock.
 	leaveLocked(w *waiter)
+	waitKind() waitKind // what its waiters wait on (tasks.go)
 }
 
 // await waits until w, queued on o (whose internal lock is mu), is granted or
 // ctx ends, with the task's worker given up meanwhile. It applies the
 // cancellation rule above and recycles w.
 func await(ctx context.Context, o queueOwner, mu *sync.Mutex, w *waiter) error {
-	t := suspend(ctx)
+	t := suspendFor(ctx, o.waitKind(), nil)
 	var err error
 	done := ctx.Done()
 	if done == nil {
@@ -136,8 +137,8 @@ func await(ctx context.Context, o queueOwner, mu *sync.Mutex, w *waiter) error {
 // waitClosed waits, with the task's worker given up, until ch is closed or
 // ctx ends; in the second case it returns ctx's error. Event and WaitGroup
 // wait with it.
-func waitClosed(ctx context.Context, ch <-chan struct{}) error {
-	t := suspend(ctx)
+func waitClosed(ctx context.Context, ch <-chan struct{}, kind waitKind) error {
+	t := suspendFor(ctx, kind, nil)
 	var err error
 	if done := ctx.Done(); done == nil {
 		<-ch

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 
@@ -21,6 +22,7 @@ type spawnConfig struct {
 	cleanup bool
 	entry   *cleanupEntry                // the running cleanup task's registration
 	onDone  func(name string, err error) // called as the task ends, before Join returns
+	trace   *trace.Task                  // the task's execution trace task, while tracing
 }
 
 // onDone makes the task call fn with its name and error as it ends.
@@ -120,7 +122,14 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 		h.finished = true
 		return h
 	}
-	h.ctx = taskContext{parent: ctx, e: e, t: &h.stask}
+	parent, tt := taskParent(ctx, h.name) // pprof label, trace task (tasks.go)
+	if tt != nil {
+		if h.cfg == nil {
+			h.cfg = new(spawnConfig)
+		}
+		h.cfg.trace = tt
+	}
+	h.ctx = taskContext{parent: parent, e: e, t: &h.stask}
 	if h.cfg != nil && h.cfg.cleanup {
 		h.cfg.entry = e.addCleanup(h.name)
 	}
@@ -179,6 +188,9 @@ func (h *JoinHandle[T]) RunTask() (next *sched.Task) {
 			if c.entry != nil {
 				e.removeCleanup(c.entry)
 			}
+			if c.trace != nil {
+				c.trace.End()
+			}
 		}
 		if goexit {
 			t.Exit(panicked) // this goroutine ends: a task taking over starts anew
@@ -194,6 +206,7 @@ func (h *JoinHandle[T]) RunTask() (next *sched.Task) {
 		h.mu.Unlock()
 		e.exit()
 	}()
+	setLabels(&h.ctx, h.name != "")
 	h.val, h.err = h.fn(&h.ctx)
 	returned = true
 	return nil
@@ -229,7 +242,7 @@ func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
 	if h.runInline(ctx, false) {
 		// Ended on this goroutine.
 	} else if done := h.waitChan(); done != nil {
-		t := suspend(ctx)
+		t := suspendFor(ctx, waitJoin, nil)
 		select {
 		case <-done:
 			resume(t)
@@ -251,7 +264,7 @@ func (h *JoinHandle[T]) wait(ctx context.Context) {
 	if h.runInline(ctx, true) {
 		// Ended on this goroutine.
 	} else if done := h.waitChan(); done != nil {
-		t := suspend(ctx)
+		t := suspendFor(ctx, waitJoin, nil)
 		<-done
 		resume(t)
 	}

@@ -19,13 +19,13 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	if ctx.Done() == nil {
 		// Nothing can end the sleep early: the executor's timer queue wakes
 		// the task once a worker is free for it.
-		if c := lookup(ctx); c != nil && c.t != nil && c.t.Release() {
+		if c := lookup(ctx); c != nil && c.t != nil && releaseFor(ctx, c.t, waitSleep, nil) {
 			c.e.sleepers.sleep(c.t, d)
 			return nil
 		}
 	}
 	timer := time.NewTimer(d)
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitSleep, nil)
 	var err error
 	select {
 	case <-timer.C:
@@ -54,7 +54,7 @@ func Yield(ctx context.Context) {
 // other tasks run meanwhile. It returns fn's results once the task has a
 // worker again. Outside a task it simply calls fn.
 func Block[T any](ctx context.Context, fn func() (T, error)) (T, error) {
-	t := suspend(ctx)
+	t := suspendFor(ctx, waitBlock, nil)
 	defer resume(t) // even if fn panics, so that the worker count stays right
 	return fn()
 }

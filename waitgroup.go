@@ -73,5 +73,5 @@ func (g *WaitGroup) waitSlow(ctx context.Context) error {
 	}
 	ch := g.ch
 	g.mu.Unlock()
-	return waitClosed(ctx, ch)
+	return waitClosed(ctx, ch, waitWaitGroup)
 }

@@ -2,7 +2,9 @@ package taskbench
 
 import (
 	"context"
+	"io"
 	"runtime"
+	"runtime/trace"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -45,10 +47,21 @@ func work() int { // a few hundred ns of computation, the same in every variant
 
 var sink atomic.Int64
 
+// traced runs body with the runtime's execution trace on (written to
+// io.Discard), to measure what tracing costs: each task is then a trace
+// task and each wait a region.
+func traced(b *testing.B, body func()) {
+	if err := trace.Start(io.Discard); err != nil {
+		b.Skipf("trace.Start: %v", err)
+	}
+	defer trace.Stop()
+	body()
+}
+
 // BenchmarkSpawnJoin: start tasks in batches and wait for each batch, one op
 // per task.
 func BenchmarkSpawnJoin(b *testing.B) {
-	b.Run("executor", func(b *testing.B) {
+	spawnJoin := func(b *testing.B) {
 		e, _ := executor.New(executor.Options{})
 		defer e.Shutdown(context.Background())
 		ctx := e.Context()
@@ -65,7 +78,9 @@ func BenchmarkSpawnJoin(b *testing.B) {
 				}
 			}
 		})
-	})
+	}
+	b.Run("executor", spawnJoin)
+	b.Run("executor-traced", func(b *testing.B) { traced(b, func() { spawnJoin(b) }) })
 	b.Run("goroutines+WaitGroup", func(b *testing.B) {
 		measure(b, func() {
 			var wg sync.WaitGroup
@@ -124,7 +139,7 @@ func BenchmarkSpawnJoin(b *testing.B) {
 // Yield, against two goroutines handing a token over unbuffered channels.
 // One op is one hand-off (half a round trip).
 func BenchmarkPingPong(b *testing.B) {
-	b.Run("executor-Yield", func(b *testing.B) {
+	yield := func(b *testing.B) {
 		e, _ := executor.New(executor.Options{Workers: 1})
 		defer e.Shutdown(context.Background())
 		measure(b, func() {
@@ -147,7 +162,9 @@ func BenchmarkPingPong(b *testing.B) {
 			h1.Join(context.Background())
 			h2.Join(context.Background())
 		})
-	})
+	}
+	b.Run("executor-Yield", yield)
+	b.Run("executor-Yield-traced", func(b *testing.B) { traced(b, func() { yield(b) }) })
 	b.Run("executor-Join", func(b *testing.B) {
 		// A task spawns a child and joins it: the worker goes to the child
 		// and comes back, two hand-offs per op pair.

@@ -5,8 +5,15 @@
 // program exits 0. A failing member stops the others the same way and the
 // program exits 1 with the member's name in the error.
 //
+// A program that seems stuck can be asked what its tasks wait on: SIGUSR1
+// prints a task dump (package inspect), one line per task with what it
+// waits on and for how long, and the program goes on; -dump-after prints
+// one by itself.
+//
 //	go run ./examples/bundle                  # runs until Ctrl-C
 //	go run ./examples/bundle -fail-after 2s   # the health check fails after 2s
+//	kill -USR1 $(pgrep bundle)                # prints a task dump
+//	go run ./examples/bundle -dump-after 1s   # prints one after a second
 package main
 
 import (
@@ -15,10 +22,14 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/signal"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/executor-go/executor"
+	"github.com/executor-go/executor/inspect"
 	"github.com/executor-go/executor/signals"
 )
 
@@ -26,6 +37,7 @@ var (
 	interval  = flag.Duration("interval", 20*time.Millisecond, "time between two incoming requests")
 	report    = flag.Duration("report", time.Second, "time between two metrics lines")
 	failAfter = flag.Duration("fail-after", 0, "make the health check fail after this long (0: never)")
+	dumpAfter = flag.Duration("dump-after", 0, "print a task dump after this long (0: only on SIGUSR1)")
 )
 
 func main() {
@@ -80,6 +92,31 @@ func run(ctx context.Context) error {
 			return nil // stopped before the failure
 		}
 		return errors.New("disk full")
+	})
+
+	b.Spawn("dump", func(ctx context.Context) error {
+		// SIGUSR1, or -dump-after, asks for a dump. The signal is taken
+		// over only while the program runs: after Main, SIGUSR1 kills.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGUSR1)
+		defer signal.Stop(sig)
+		if *dumpAfter > 0 {
+			t := time.AfterFunc(*dumpAfter, func() {
+				select {
+				case sig <- syscall.SIGUSR1:
+				default: // a dump is already asked for
+				}
+			})
+			defer t.Stop()
+		}
+		e, _ := executor.FromContext(ctx)
+		for {
+			if _, _, err := executor.Recv(ctx, sig); err != nil {
+				return nil // the bundle is stopping
+			}
+			fmt.Println("task dump:")
+			inspect.WriteTasks(os.Stdout, e)
+		}
 	})
 
 	err := b.Wait()

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,19 @@ func command(args string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "BUNDLE_EXAMPLE=1", "BUNDLE_ARGS="+args)
 	return cmd
+}
+
+// start starts cmd and returns its standard output, line by line.
+func start(t *testing.T, cmd *exec.Cmd) *bufio.Scanner {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return bufio.NewScanner(out)
 }
 
 func TestFailingMemberStopsTheProgram(t *testing.T) {
@@ -42,14 +56,7 @@ func TestFailingMemberStopsTheProgram(t *testing.T) {
 
 func TestInterruptStopsCleanly(t *testing.T) {
 	cmd := command("-interval 5ms -report 10ms")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(out)
+	lines := start(t, cmd)
 	var got []string
 	for lines.Scan() {
 		got = append(got, lines.Text())
@@ -63,5 +70,62 @@ func TestInterruptStopsCleanly(t *testing.T) {
 	}
 	if last := got[len(got)-1]; !strings.HasPrefix(last, "stopped: served") {
 		t.Fatalf("last line %q", last)
+	}
+}
+
+// TestDumpOnRequest: SIGUSR1 prints a task dump that names each member
+// and what it waits on, and the program goes on until Ctrl-C; -dump-after
+// prints one by itself.
+func TestDumpOnRequest(t *testing.T) {
+	for _, how := range []string{"signal", "flag"} {
+		t.Run(how, func(t *testing.T) {
+			args := "-interval 5ms -report 10ms"
+			if how == "flag" {
+				args += " -dump-after 50ms"
+			}
+			cmd := command(args)
+			lines := start(t, cmd)
+			var got []string
+			dump := map[string][]string{} // member name -> fields of its line
+			inDump, metrics := false, 0
+			for lines.Scan() {
+				line := lines.Text()
+				got = append(got, line)
+				switch {
+				case strings.HasPrefix(line, "metrics:"):
+					if metrics++; metrics == 2 && how == "signal" {
+						cmd.Process.Signal(syscall.SIGUSR1)
+					}
+					inDump = false
+				case line == "task dump:":
+					inDump = true
+				case inDump:
+					if f := strings.Fields(line); len(f) >= 5 {
+						dump[f[1]] = f
+					}
+					if len(dump) == 4 && metrics < 1000 {
+						metrics = 1000 // seen: ask to stop
+						cmd.Process.Signal(syscall.SIGINT)
+					}
+				}
+			}
+			cmd.Wait()
+			if code := cmd.ProcessState.ExitCode(); code != 0 {
+				t.Fatalf("exit code %d; want 0\n%s", code, strings.Join(got, "\n"))
+			}
+			for _, member := range []string{"accept", "metrics", "health", "dump"} {
+				f := dump[member]
+				if f == nil {
+					t.Errorf("the dump has no line for %q:\n%s", member, strings.Join(got, "\n"))
+					continue
+				}
+				// health sleeps for good and dump is the task printing;
+				// accept and metrics wake up now and then.
+				want := map[string]string{"accept": "sleep -", "metrics": "sleep -", "health": "sleep", "dump": "-"}[member]
+				if !slices.Contains(strings.Fields(want), f[3]) {
+					t.Errorf("%s waits on %q; want one of %q (line %q)", member, f[3], want, strings.Join(f, " "))
+				}
+			}
+		})
 	}
 }

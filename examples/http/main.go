@@ -6,8 +6,12 @@
 // Ctrl-C (SIGINT) or SIGTERM trips the shutdown token, and http.Server's
 // Shutdown drains the requests in progress for up to the grace period.
 //
+// /debug/executor/ shows the executor's tasks, what they wait on and for
+// how long (package inspect), /debug/executor/tasks the same as text.
+//
 //	go run ./examples/http -addr 127.0.0.1:8080 &
 //	curl http://127.0.0.1:8080/hello
+//	curl http://127.0.0.1:8080/debug/executor/tasks
 package main
 
 import (
@@ -20,6 +24,7 @@ import (
 	"time"
 
 	"github.com/executor-go/executor"
+	"github.com/executor-go/executor/inspect"
 	"github.com/executor-go/executor/signals"
 )
 
@@ -33,9 +38,12 @@ func main() {
 	})
 }
 
-// handler is the demo site: a greeting and an echo of the request body.
-func handler(backend string) http.Handler {
+// handler is the demo site: a greeting, an echo of the request body, and
+// the executor's inspection pages.
+func handler(e *executor.Executor) http.Handler {
+	backend := e.Backend()
 	mux := http.NewServeMux()
+	mux.Handle("/debug/executor/", inspect.Handler(e))
 	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from the %s backend\n", backend)
 	})
@@ -53,7 +61,7 @@ func serve(ctx context.Context, addr string, grace time.Duration, stop *executor
 		return err
 	}
 	e, _ := executor.FromContext(ctx)
-	srv := &http.Server{Handler: handler(e.Backend()), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: handler(e), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("serving http://%v (backend %s)\n", l.Addr(), e.Backend())
 
 	// http.Server runs on plain goroutines, the kind NetListener and its

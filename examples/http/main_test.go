@@ -63,6 +63,23 @@ func TestServeAndShutdown(t *testing.T) {
 			if string(b) != "ping" {
 				t.Fatalf("POST /echo = %q", b)
 			}
+			// The inspection page lists the root task, asleep until the
+			// shutdown token trips.
+			resp, err = client.Get("http://" + addr + "/debug/executor/tasks")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			asleep := false
+			for _, line := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(line); len(f) == 5 && f[2] == "waiting" && f[3] == "sleep" {
+					asleep = true
+				}
+			}
+			if resp.StatusCode != 200 || !asleep {
+				t.Fatalf("GET /debug/executor/tasks: %d, no task asleep:\n%s", resp.StatusCode, b)
+			}
 			stop.Cancel()
 			if err := <-done; err != nil {
 				t.Fatal(err)

@@ -19,6 +19,9 @@ package sched
 import (
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/executor-go/executor/internal/clock"
 )
 
 // Scheduler owns N worker permits and the FIFO queue of tasks waiting for one.
@@ -31,6 +34,8 @@ type Scheduler struct {
 	maxRunning int   // the most permits ever held at once
 	head, tail *Task // FIFO queue of tasks waiting for a permit
 	queued     int   // length of the queue
+
+	ins inspector // the live tasks and the timings, guarded by mu (inspect.go)
 
 	// Counted apart from mu, each on its own cache line: the spawning
 	// goroutine and the finishing tasks touch them from different cores.
@@ -70,6 +75,7 @@ type Task struct {
 	// the task's own (a context handed to a plain goroutine) can neither give
 	// back a permit twice nor keep one after the task has ended.
 	state atomic.Uint32
+	slot  uint32 // of the task's inspection record, or 0; guarded by s.mu (inspect.go)
 
 	next, prev *Task // queue links, guarded by s.mu
 	started    bool  // has a goroutine (or is about to); guarded by s.mu
@@ -101,10 +107,13 @@ const (
 func (s *Scheduler) Spawn(t *Task, r Runner) bool {
 	t.s, t.runner = s, r
 	s.spawned.Add(1)
+	now := clock.Now()
 	s.mu.Lock()
+	s.link(t, now)
 	if s.free > 0 && s.head == nil {
 		s.free--
-		s.grantLocked()
+		s.grantLocked(now)
+		s.run(t, now)
 		t.started = true
 		s.mu.Unlock()
 		t.state.Store(holding)
@@ -133,13 +142,15 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 		// Another goroutine entered a wait with the task's context and holds
 		// the released state: its Acquire sees finished and gives the
 		// permit straight back.
+		t.forget()
 		return nil
 	}
 	if l := t.lender; l != nil {
+		t.s.lentBack(t, l)
 		l.took() // the permit goes back to the task that lent it
 		return nil
 	}
-	return t.s.release(false)
+	return t.s.release(false, t, ending)
 }
 
 // Exit is Finish for a goroutine that cannot go on (runtime.Goexit): an
@@ -150,10 +161,13 @@ func (t *Task) Exit(panicked bool) {
 		if l := t.lender; l != nil {
 			// The lender's goroutine is this one, and it is exiting too:
 			// the lender's own Exit gives the permit back.
+			t.s.lentBack(t, l)
 			l.took()
 			return
 		}
-		t.s.release(true)
+		t.s.release(true, t, ending)
+	} else {
+		t.forget()
 	}
 }
 
@@ -172,11 +186,13 @@ func (t *Task) RunInline(child *Task) bool {
 	if child.s != s || t.state.Load() != holding {
 		return false
 	}
+	now := clock.Now()
 	s.mu.Lock()
 	if child.started || !t.state.CompareAndSwap(holding, released) {
 		s.mu.Unlock()
 		return false
 	}
+	s.lend(t, child, now)
 	s.unlink(child)
 	child.started = true
 	child.lender = t
@@ -202,13 +218,7 @@ func (t *Task) count(panicked bool) {
 // permit was given up; only then must the wait end with Acquire. A task that
 // holds no permit (its own goroutine is already waiting, and this is another
 // goroutine using its context) gives up nothing.
-func (t *Task) Release() bool {
-	if !t.state.CompareAndSwap(holding, released) {
-		return false
-	}
-	t.s.release(true)
-	return true
-}
+func (t *Task) Release() bool { return t.ReleaseFor(KindNone, nil, nil) }
 
 // PanicToLender records, as t's panic is about to unwind further, that it
 // is unwinding through the task that ran t inline, if any (see
@@ -235,10 +245,13 @@ func (t *Task) PrepareReady() { t.needWake() }
 // again until a permit is free would be woken twice.
 func (t *Task) Ready() {
 	s := t.s
+	now := clock.Now()
 	s.mu.Lock()
+	s.wokeKeepRegion(t, now) // the region ends on t's goroutine (AwaitPermit)
 	if s.free > 0 && s.head == nil {
 		s.free--
-		s.grantLocked()
+		s.grantLocked(now)
+		s.run(t, now)
 		s.mu.Unlock()
 		t.wake <- struct{}{}
 		return
@@ -251,16 +264,20 @@ func (t *Task) Ready() {
 func (t *Task) AwaitPermit() {
 	<-t.wake
 	t.took()
+	t.s.endRegion(t)
 }
 
 // Acquire blocks until the task holds a permit again. Call it after a wait
 // for which Release returned true.
 func (t *Task) Acquire() {
 	s := t.s
+	now := clock.Now()
 	s.mu.Lock()
+	region := s.woke(t, now)
 	if s.free > 0 && s.head == nil {
 		s.free--
-		s.grantLocked()
+		s.grantLocked(now)
+		s.run(t, now)
 		s.mu.Unlock()
 	} else {
 		t.needWake()
@@ -269,6 +286,9 @@ func (t *Task) Acquire() {
 		<-t.wake // release handed us its permit
 	}
 	t.took()
+	if region != nil {
+		region.End()
+	}
 }
 
 // took marks the permit just granted to t as held by it.
@@ -276,12 +296,13 @@ func (t *Task) took() {
 	if !t.state.CompareAndSwap(released, holding) {
 		// The task finished while a foreign goroutine waited with its
 		// context: nobody would ever give this permit back.
-		t.s.release(true)
+		t.s.release(true, nil, ending)
 	}
 }
 
 // grantLocked counts one more permit as held.
-func (s *Scheduler) grantLocked() {
+func (s *Scheduler) grantLocked(now int64) {
+	s.account(now)
 	s.running++
 	if s.running > s.maxRunning {
 		s.maxRunning = s.running
@@ -303,6 +324,9 @@ func (t *Task) Yield() bool {
 	// Hand the permit to the head and queue behind the last waiter, in one
 	// critical section so that nobody slips in between.
 	next, fresh := s.dequeue()
+	now := clock.Now()
+	s.run(next, now)
+	s.queue(t, now, KindYield)
 	t.needWake()
 	s.enqueue(t)
 	s.mu.Unlock()
@@ -314,16 +338,21 @@ func (t *Task) Yield() bool {
 
 // release returns one permit: to the head of the queue if a task waits,
 // otherwise to the free pool. If the head has not started yet, it starts on
-// a new goroutine when launch is set, and is returned otherwise.
-func (s *Scheduler) release(launch bool) *Task {
+// a new goroutine when launch is set, and is returned otherwise. from, if
+// not nil, is the task giving the permit up, for the reason in l.
+func (s *Scheduler) release(launch bool, from *Task, l label) *Task {
+	now := clock.Now()
 	s.mu.Lock()
+	s.left(from, l, now)
 	next, fresh := s.dequeue()
 	if next == nil {
+		s.account(now)
 		s.running--
 		s.free++
 		s.mu.Unlock()
 		return nil
 	}
+	s.run(next, now)
 	s.mu.Unlock()
 	return next.handOff(fresh, launch)
 }
@@ -400,23 +429,32 @@ type Stats struct {
 	Completed  int64 // tasks that ended, panicked ones included
 	Panicked   int64 // tasks that ended in a panic
 	MaxRunning int64 // the most tasks ever holding a permit at once
+
+	Busy      time.Duration       // permits held, summed over permits
+	Queue, IO Histogram           // time queued for a permit; time of waits of the I/O kinds
+	Waits     [MaxKinds]WaitCount // the waits of each kind
 }
 
-// Stats returns a snapshot of the counters. Running, Runnable and
-// MaxRunning are read together; the others are read just after, so while
-// tasks come and go Waiting is approximate (never negative).
+// Stats returns a snapshot of the counters. Running, Runnable, Waiting,
+// MaxRunning and the timings are read together; the other counts are read
+// just after.
 func (s *Scheduler) Stats() Stats {
+	var st Stats
+	now := clock.Now()
 	s.mu.Lock()
-	st := Stats{
-		Running:    int64(s.running),
-		Runnable:   int64(s.queued),
-		MaxRunning: int64(s.maxRunning),
-	}
+	s.account(now)
+	st.Running, st.Runnable, st.Waiting = int64(s.running), int64(s.queued), int64(s.ins.waiting)
+	st.MaxRunning = int64(s.maxRunning)
+	busy := s.ins.busy
+	st.Queue, st.IO, st.Waits = s.ins.queue, s.ins.io, s.ins.waits
 	s.mu.Unlock()
+	st.Busy = clock.Duration(busy)
+	for i := range st.Waits {
+		st.Waits[i].Total = clock.Duration(st.Waits[i].total)
+	}
 	st.Completed = s.completed.Load()
 	st.Spawned = s.spawned.Load()
 	st.Panicked = s.panicked.Load()
-	st.Waiting = max(0, st.Spawned-st.Completed-st.Running-st.Runnable)
 	return st
 }
 

@@ -453,7 +453,7 @@ func TestStats(t *testing.T) {
 	s.Spawn(&b.Task, b)
 	s.Spawn(&c.Task, c)
 	want := Stats{Spawned: 3, Running: 2, Runnable: 1, MaxRunning: 2}
-	if st := s.Stats(); st != want {
+	if st := counts(s.Stats()); st != want {
 		t.Fatalf("Stats %+v, want %+v", st, want)
 	}
 	if next := a.Finish(true); next != &c.Task { // c holds a's permit
@@ -461,7 +461,7 @@ func TestStats(t *testing.T) {
 	}
 	b.Release() // b waits; its permit goes free
 	want = Stats{Spawned: 3, Running: 1, Waiting: 1, Completed: 1, Panicked: 1, MaxRunning: 2}
-	if st := s.Stats(); st != want {
+	if st := counts(s.Stats()); st != want {
 		t.Fatalf("Stats %+v, want %+v", st, want)
 	}
 	s.Spawn(&d.Task, d) // takes b's permit
@@ -470,7 +470,7 @@ func TestStats(t *testing.T) {
 	b.Finish(false)
 	c.Finish(true)
 	want = Stats{Spawned: 4, Completed: 4, Panicked: 2, MaxRunning: 2}
-	if st := s.Stats(); st != want {
+	if st := counts(s.Stats()); st != want {
 		t.Fatalf("Stats %+v, want %+v", st, want)
 	}
 }
@@ -848,6 +848,26 @@ func (m *model) diff() string {
 	st := m.s.Stats()
 	if st.Spawned != int64(m.spawned) || st.Completed != int64(m.completed) || st.Panicked != 0 {
 		return fmt.Sprintf("Stats %+v; model spawned %d completed %d", st, m.spawned, m.completed)
+	}
+	// The inspection records agree: as many running and runnable records
+	// as permits held and live tasks queued.
+	var recRunning, recQueued int
+	for _, ti := range m.s.Tasks(nil) {
+		switch ti.State {
+		case Running:
+			recRunning++
+		case Runnable:
+			recQueued++
+		}
+	}
+	live := 0 // queued entries of tasks that have not ended: those have no record
+	for _, e := range m.queue {
+		if m.tasks[e.id].state != finished {
+			live++
+		}
+	}
+	if recRunning != m.running || recQueued != live {
+		return fmt.Sprintf("records: %d running, %d runnable; model %d running, %d queued", recRunning, recQueued, m.running, live)
 	}
 	for _, mt := range m.tasks {
 		if s := mt.a.state.Load(); s != mt.state {
