@@ -148,6 +148,7 @@ type opWait struct {
 	ctx       context.Context
 	t         *sched.Task
 	suspended bool
+	missed    bool // an inline attempt has just failed: wait at once
 }
 
 func (w *opWait) suspend(kind waitKind, name *string) {
@@ -163,17 +164,20 @@ func (w *opWait) resume() { resume(w.t) }
 // the worker given up.
 func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error) {
 	if in := f.inliner; in != nil && !w.suspended && w.ctx.Err() == nil {
-		var n int
-		var err error
-		var ok bool
-		if write {
-			n, err, ok = in.TryWriteAt(f.fd, p, off)
-		} else {
-			n, err, ok = in.TryReadAt(f.fd, p, off)
+		if !w.missed {
+			var n int
+			var err error
+			var ok bool
+			if write {
+				n, err, ok = in.TryWriteAt(f.fd, p, off)
+			} else {
+				n, err, ok = in.TryReadAt(f.fd, p, off)
+			}
+			if ok {
+				return n, err
+			}
 		}
-		if ok {
-			return n, err
-		}
+		w.missed = false
 		w.suspend(rwWait(write), &f.name)
 		if write {
 			return in.WaitWriteAt(w.ctx, f.fd, p, off)
@@ -190,6 +194,30 @@ func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error)
 // ReadAt reads len(p) bytes at offset off. Like io.ReaderAt, it returns
 // fewer bytes only with an error, and io.EOF at the end of the file.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (n int, err error) {
+	// The common case first: the page cache serves the whole read at once.
+	// It takes one attempt and none of the bookkeeping a wait needs.
+	done, missed := 0, false
+	if f != nil && f.inliner != nil && len(p) > 0 && off >= 0 && ctx.Err() == nil && f.refs.acquire() {
+		m, err, ok := f.inliner.TryReadAt(f.fd, p, off)
+		f.refs.release()
+		switch {
+		case !ok:
+			missed = true // the full path waits at once
+		case err == nil && m == len(p):
+			return m, nil
+		case err == nil && m > 0:
+			done = m // short: the full path reads the rest
+		}
+		// An error or the end of the file: the full path makes the call
+		// again and reports it.
+	}
+	n, err = f.readAt(ctx, p[done:], off+int64(done), missed)
+	return done + n, err
+}
+
+// readAt is ReadAt in full. missed reports that an inline attempt at p
+// and off has just found the data not in the page cache.
+func (f *File) readAt(ctx context.Context, p []byte, off int64, missed bool) (n int, err error) {
 	if err := f.acquire("read"); err != nil {
 		return 0, err
 	}
@@ -197,7 +225,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (n int, err erro
 	if off < 0 {
 		return 0, &fs.PathError{Op: "readat", Path: f.name, Err: errors.New("negative offset")}
 	}
-	w := opWait{ctx: ctx}
+	w := opWait{ctx: ctx, missed: missed}
 	defer w.resume()
 	for len(p) > 0 {
 		m, err := f.transfer(&w, p, off, false)
