@@ -149,7 +149,7 @@
 // blocking call. Run alone, O_DIRECT with 128 goroutines ends with 17 OS
 // threads in the process for os.File and 7 for the default driver. fio is
 // not in this benchmark: the comparison with fio, measured in one run by
-// cmd/execbench, is in docs/ARCHITECTURE.md ("Where it stands").
+// cmd/execbench, is in docs/ARCHITECTURE.md ("Performance and scale").
 //
 // Reading the tables: for O_DIRECT the ring gives 1.6× os.File's
 // throughput at 32 goroutines and 2.5× at 128, for a third to a quarter
