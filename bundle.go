@@ -63,6 +63,7 @@ func (e *TaskError) Unwrap() []error {
 // executor found in ctx (see Spawn). The bundle's token is a child of ctx if
 // ctx is a CancellationToken, and is otherwise cancelled when ctx is.
 func NewTaskResultBundle(ctx context.Context) *TaskResultBundle {
+	checkCtx(ctx)
 	b := &TaskResultBundle{ctx: ctx}
 	if parent, ok := ctx.(*CancellationToken); ok {
 		b.tok = parent.Child()

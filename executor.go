@@ -150,6 +150,7 @@ func (e *Executor) Context() context.Context { return e.ctx }
 // completion thread. It never cancels a task: to stop long-running tasks,
 // cancel the tokens they watch before calling Shutdown.
 func (e *Executor) Shutdown(ctx context.Context) error {
+	checkCtx(ctx)
 	e.closed.Store(true)
 	if e.live.Load() == 0 {
 		e.becameIdle()
@@ -424,8 +425,19 @@ func (c *taskContext) String() string {
 	return "executor.TaskContext"
 }
 
-// lookup returns the task context in ctx, or nil.
+// checkCtx panics when a caller passes a nil context, a programming error
+// the standard library also panics on ("nil context"), so that the mistake
+// is named rather than met as a nil dereference deep inside a wait.
+func checkCtx(ctx context.Context) {
+	if ctx == nil {
+		panic("executor: nil context")
+	}
+}
+
+// lookup returns the task context in ctx, or nil. Every entry point that
+// finds its executor or task goes through it, so it also rejects a nil ctx.
 func lookup(ctx context.Context) *taskContext {
+	checkCtx(ctx)
 	if c, ok := ctx.(*taskContext); ok {
 		return c
 	}

@@ -46,7 +46,7 @@ func (n netListener) Addr() net.Addr { return n.l.Addr() }
 // not mix its deadlines with Read and Write calls whose context can be
 // cancelled: those use the same deadlines to interrupt the call.
 func (c *Conn) NetConn() net.Conn {
-	if c.nc != nil {
+	if c != nil && c.nc != nil {
 		return c.nc
 	}
 	return &netConn{c: c}

@@ -239,6 +239,7 @@ func reportUnjoined(u unjoinedPanic) {
 // a function call instead of two goroutine hand-offs. If such a task calls
 // runtime.Goexit, its joiner's goroutine exits too, as with a panic.
 func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
+	checkCtx(ctx)
 	if h.runInline(ctx, false) {
 		// Ended on this goroutine.
 	} else if done := h.waitChan(); done != nil {

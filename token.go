@@ -101,6 +101,7 @@ func (t *CancellationToken) Child() *CancellationToken {
 //
 // A bare token carries no task, so a task waiting on it keeps its worker.
 func (t *CancellationToken) Bind(ctx context.Context) *CancellationToken {
+	checkCtx(ctx)
 	return newToken(t, ctx)
 }
 

@@ -10,6 +10,7 @@ import (
 // returns ctx's error. A task that sleeps gives up its worker. A d of zero or
 // less returns at once (with ctx's error if ctx is already done).
 func Sleep(ctx context.Context, d time.Duration) error {
+	checkCtx(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
