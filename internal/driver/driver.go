@@ -95,6 +95,9 @@ const EnvBackend = "EXECUTOR_BACKEND"
 //     io_uring if the kernel allows it and supports every opcode the
 //     driver needs, otherwise portable, with Reason saying why.
 //
+// Called from a testing/synctest bubble, Open chooses portable for "" (and
+// for $EXECUTOR_BACKEND=uring) and refuses "uring": see inBubble.
+//
 // Only a refusal chooses portable for kind "": io_uring_setup failing
 // with ENOSYS or EPERM (kernel.io_uring_disabled, seccomp), an opcode or
 // feature missing. A shortage (see Transient) is returned as the error,
@@ -106,6 +109,22 @@ func Open(kind string) (Driver, error) {
 		if env := os.Getenv(EnvBackend); env != "" {
 			kind = env
 			forced = "forced by " + EnvBackend + "=" + env
+		}
+	}
+	if kind != "portable" && inBubble() {
+		// Only the portable backend can serve a synctest bubble (see
+		// inBubble). The default, and an environment that asks for
+		// io_uring for the whole test run, take it; an explicit request
+		// for io_uring is refused rather than left to hang the bubble.
+		switch {
+		case kind == "uring" && forced == "":
+			return nil, errors.New("driver: io_uring cannot run " + bubbleReason + "; use the portable backend")
+		case kind == "" || kind == "uring":
+			reason := bubbleReason
+			if forced != "" {
+				reason += " (" + EnvBackend + "=" + kind + " set aside)"
+			}
+			return newPortable(reason), nil
 		}
 	}
 	switch kind {
