@@ -9,10 +9,9 @@ import (
 )
 
 // TestShortageIsNotAFallback is the second half of invariant 7 (see the
-// package doc): a setup
-// that fails for want of a resource that may come back (descriptors,
-// memory) is an error of that Open, not a reason to choose the portable
-// backend, and the next Open sets io_uring up again.
+// package doc): a set-up that fails for want of a resource that may come
+// back (descriptors, memory) is an error of that Open, not a reason to
+// choose the portable backend, and the next Open sets io_uring up again.
 func TestShortageIsNotAFallback(t *testing.T) {
 	t.Setenv(EnvBackend, "")
 	if d, err := Open("uring"); err != nil {
