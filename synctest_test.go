@@ -155,3 +155,16 @@ func bubbleOrHang(t *testing.T, f func(t *testing.T)) {
 		t.Fatal("the synctest bubble never went idle: hung")
 	}
 }
+
+// TestInSynctestBubble: the per-Sleep check tells a bubble from the
+// outside.
+func TestInSynctestBubble(t *testing.T) {
+	if inSynctestBubble() {
+		t.Fatal("inSynctestBubble() outside a bubble")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		if !inSynctestBubble() {
+			t.Fatal("!inSynctestBubble() inside a bubble")
+		}
+	})
+}

@@ -17,9 +17,11 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	if ctx.Done() == nil {
+	if ctx.Done() == nil && !inSynctestBubble() {
 		// Nothing can end the sleep early: the executor's timer queue wakes
-		// the task once a worker is free for it.
+		// the task once a worker is free for it. (Not in a synctest bubble:
+		// the task parks on a hand-off that is no durable block there, so
+		// the bubble would never go idle and its clock never advance.)
 		if c := lookup(ctx); c != nil && c.t != nil && releaseFor(ctx, c.t, waitSleep, nil) {
 			c.e.sleepers.sleep(c.t, d)
 			return nil
