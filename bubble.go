@@ -8,7 +8,8 @@ import "time"
 // (the runtime omits it there), so stripping the monotonic reading changes
 // nothing. Outside a bubble time.Now always has one (until the year 2157).
 // The driver's one-off check at open (internal/driver) compares clocks
-// instead; TestSynctestWithDefaultOptions fails if either stops working.
+// instead; TestInSynctestBubble and TestSynctestWithDefaultOptions fail if
+// either stops working.
 func inSynctestBubble() bool {
 	now := time.Now()
 	return now == now.Round(0)

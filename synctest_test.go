@@ -97,6 +97,9 @@ func TestSynctestWithRingOpenedOutside(t *testing.T) {
 	if err := os.WriteFile(name, []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A task sleeps outside the bubble first: the executor's timers are
+	// then made outside it too, and must not serve the bubble's sleeps.
+	Spawn(e.Context(), func(ctx context.Context) (int, error) { return 0, Sleep(ctx, time.Millisecond) }).Join(context.Background())
 	bubbleOrHang(t, func(t *testing.T) {
 		start := time.Now()
 		h := Spawn(e.Context(), func(ctx context.Context) (int, error) {
@@ -156,8 +159,8 @@ func bubbleOrHang(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
-// TestInSynctestBubble: the per-Sleep check tells a bubble from the
-// outside.
+// TestInSynctestBubble: the check made by every Sleep and by the
+// scheduler's pool tells a bubble from the outside.
 func TestInSynctestBubble(t *testing.T) {
 	if inSynctestBubble() {
 		t.Fatal("inSynctestBubble() outside a bubble")
@@ -166,5 +169,42 @@ func TestInSynctestBubble(t *testing.T) {
 		if !inSynctestBubble() {
 			t.Fatal("!inSynctestBubble() inside a bubble")
 		}
+		time.Sleep(time.Hour)
+		if !inSynctestBubble() {
+			t.Fatal("!inSynctestBubble() inside a bubble an hour on")
+		}
 	})
+}
+
+// TestSynctestThenOutside: tasks that queued for a worker inside a bubble
+// leave nothing behind that tasks outside it then use. (The scheduler's
+// pool of hand-off channels once handed a channel made in a bubble to a
+// task outside it: "fatal error: receive on synctest channel from outside
+// bubble", a crash of the whole process.)
+func TestSynctestThenOutside(t *testing.T) {
+	churn := func(e *Executor) {
+		var hs []*JoinHandle[int]
+		for range 200 {
+			hs = append(hs, Spawn(e.Context(), func(ctx context.Context) (int, error) {
+				Yield(ctx) // queues for the one worker
+				return 0, Sleep(ctx, time.Millisecond)
+			}))
+		}
+		for _, h := range hs {
+			if _, err := h.Join(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bubbleOrHang(t, func(t *testing.T) {
+		e, err := New(Options{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		churn(e)
+		if err := e.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	churn(newExecutor(t, Options{Workers: 1}))
 }

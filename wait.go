@@ -19,9 +19,9 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	}
 	if ctx.Done() == nil && !inSynctestBubble() {
 		// Nothing can end the sleep early: the executor's timer queue wakes
-		// the task once a worker is free for it. (Not in a synctest bubble:
-		// the task parks on a hand-off that is no durable block there, so
-		// the bubble would never go idle and its clock never advance.)
+		// the task once a worker is free for it. Not in a synctest bubble:
+		// the queue's one timer belongs to the bubble, or to none, in which
+		// it was made, and an executor may serve tasks in and out of one.
 		if c := lookup(ctx); c != nil && c.t != nil && releaseFor(ctx, c.t, waitSleep, nil) {
 			c.e.sleepers.sleep(c.t, d)
 			return nil
