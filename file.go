@@ -345,25 +345,20 @@ func (f *File) Close() error {
 }
 
 // ReaderAt returns an io.ReaderAt whose reads use ctx.
-func (f *File) ReaderAt(ctx context.Context) io.ReaderAt {
-	checkCtx(ctx)
-	return boundFile{ctx, f}
-}
+func (f *File) ReaderAt(ctx context.Context) io.ReaderAt { return f.bind(ctx) }
 
 // WriterAt returns an io.WriterAt whose writes use ctx.
-func (f *File) WriterAt(ctx context.Context) io.WriterAt {
-	checkCtx(ctx)
-	return boundFile{ctx, f}
-}
+func (f *File) WriterAt(ctx context.Context) io.WriterAt { return f.bind(ctx) }
 
 // Reader returns an io.Reader that reads from the file's position with ctx.
-func (f *File) Reader(ctx context.Context) io.Reader {
-	checkCtx(ctx)
-	return boundFile{ctx, f}
-}
+func (f *File) Reader(ctx context.Context) io.Reader { return f.bind(ctx) }
 
 // Writer returns an io.Writer that writes at the file's position with ctx.
-func (f *File) Writer(ctx context.Context) io.Writer {
+func (f *File) Writer(ctx context.Context) io.Writer { return f.bind(ctx) }
+
+// bind returns f with ctx, refusing a nil ctx now rather than at the
+// first call.
+func (f *File) bind(ctx context.Context) boundFile {
 	checkCtx(ctx)
 	return boundFile{ctx, f}
 }
