@@ -56,6 +56,11 @@ func testNilContext(t *testing.T, e *Executor) {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	pc, err := ListenPacket(ctx, "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
 	stop := NewCancellationToken()
 	defer stop.Cancel()
 	running := Spawn(ctx, func(ctx context.Context) (int, error) { return 0, Sleep(stop.Bind(ctx), time.Hour) })
@@ -107,6 +112,22 @@ func testNilContext(t *testing.T, e *Executor) {
 		{"CancellationToken.Bind", func() { tok.Bind(nilCtx) }},
 		{"Executor.Shutdown", func() { e.Shutdown(nilCtx) }},
 		{"FromContext", func() { FromContext(nilCtx) }},
+		{"File.Truncate", func() { f.Truncate(nilCtx, 0) }},
+		{"File.Allocate", func() { f.Allocate(nilCtx, 0, 1) }},
+		{"Mkdir", func() { Mkdir(nilCtx, filepath.Join(t.TempDir(), "d"), 0o755) }},
+		{"MkdirAll", func() { MkdirAll(nilCtx, filepath.Join(t.TempDir(), "d/e"), 0o755) }},
+		{"Remove", func() { Remove(nilCtx, filepath.Join(t.TempDir(), "none")) }},
+		{"Rename", func() { Rename(nilCtx, filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")) }},
+		{"Stat", func() { Stat(nilCtx, "/") }},
+		{"Lstat", func() { Lstat(nilCtx, "/") }},
+		{"ReadDir", func() { ReadDir(nilCtx, "/") }},
+		{"WriteFile", func() { WriteFile(nilCtx, filepath.Join(t.TempDir(), "w"), nil, 0o644) }},
+		{"ReadFile", func() { ReadFile(nilCtx, "/dev/null") }},
+		{"DirFS", func() { DirFS(nilCtx, "/") }},
+		{"ListenPacket", func() { ListenPacket(nilCtx, "udp", "127.0.0.1:0") }},
+		{"PacketConn.ReadFrom", func() { pc.ReadFrom(nilCtx, buf) }},
+		{"PacketConn.WriteTo", func() { pc.WriteTo(nilCtx, buf, pc.LocalAddr()) }},
+		{"Conn.SendFile", func() { c.SendFile(nilCtx, f, 0, 1) }},
 	}
 	for _, tc := range cases {
 		mustPanicNilContext(t, tc.name, tc.fn)
@@ -125,6 +146,7 @@ func TestNilReceiversReturnErrors(t *testing.T) {
 	var f *File
 	var c *Conn
 	var l *Listener
+	var pc *PacketConn
 	buf := make([]byte, 1)
 	for _, tc := range []struct {
 		name string
@@ -146,6 +168,10 @@ func TestNilReceiversReturnErrors(t *testing.T) {
 		{"Listener.Close", l.Close},
 		{"Listener.Accept", func() error { _, err := l.Accept(ctx); return err }},
 		{"Listener.NetListener().Accept", func() error { _, err := l.NetListener().Accept(); return err }},
+		{"PacketConn.Close", pc.Close},
+		{"PacketConn.ReadFrom", func() error { _, _, err := pc.ReadFrom(ctx, buf); return err }},
+		{"PacketConn.WriteTo", func() error { _, err := pc.WriteTo(ctx, buf, nil); return err }},
+		{"Conn.SendFile", func() error { _, err := c.SendFile(ctx, nil, 0, 1); return err }},
 	} {
 		var err error
 		func() {

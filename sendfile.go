@@ -35,6 +35,10 @@ import (
 // io.Copy(conn.NetConn(), f.Reader(ctx)) takes the same path: the reader
 // implements io.WriterTo.
 func (c *Conn) SendFile(ctx context.Context, f *File, off, n int64) (int64, error) {
+	checkCtx(ctx)
+	if c == nil {
+		return 0, syscall.EINVAL // as a nil *net.TCPConn's
+	}
 	if f == nil {
 		return 0, c.opErr("sendfile", fs.ErrInvalid)
 	}
