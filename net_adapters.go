@@ -108,6 +108,22 @@ func (d *deadline) context() context.Context {
 	return d.ctx
 }
 
+// within returns a context done when ctx is or when the deadline passes
+// (with the deadline's cause), for a call that must honour both; stop
+// releases it.
+func (d *deadline) within(ctx context.Context) (_ context.Context, stop func()) {
+	dctx := d.context()
+	merged, cancel := context.WithCancelCause(ctx)
+	if dctx.Err() != nil {
+		cancel(context.Cause(dctx)) // now: AfterFunc would do it later
+	}
+	unwatch := context.AfterFunc(dctx, func() { cancel(context.Cause(dctx)) })
+	return merged, func() {
+		unwatch()
+		cancel(nil)
+	}
+}
+
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -77,6 +79,40 @@ func TestNetConnDeadlinesStayInTheAdapter(t *testing.T) {
 		client.Write(ctx, []byte("e"))
 		if n, err := nc.Read(buf); n != 1 || err != nil || buf[0] != 'e' {
 			t.Fatalf("adapter Read after a cancelled Conn.Read = %d, %v, %q; want \"e\"", n, err, buf[:n])
+		}
+	})
+}
+
+// TestNetConnWriteDeadlineBoundsSendFile: io.Copy from a File to a
+// NetConn sends inside the kernel (File's reader implements WriterTo);
+// the adapter's write deadline bounds that write as it bounds Write, on
+// every socket path.
+func TestNetConnWriteDeadlineBoundsSendFile(t *testing.T) {
+	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
+		ctx := e.Context()
+		l := listenLoopback(t, ctx)
+		client, server := accepted(t, ctx, l)
+		name := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(name, []byte("hello"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f, err := Open(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		nc := server.NetConn()
+		nc.SetWriteDeadline(time.Now().Add(-time.Second))
+		if _, err := io.Copy(nc, f.Reader(ctx)); !isTimeout(err) {
+			t.Fatalf("io.Copy to a NetConn past its write deadline: %v; want a timeout", err)
+		}
+		nc.SetWriteDeadline(time.Time{})
+		if n, err := io.Copy(nc, f.Reader(ctx)); n != 5 || err != nil {
+			t.Fatalf("io.Copy after clearing the deadline = %d, %v", n, err)
+		}
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(client.NetConn(), buf); err != nil || string(buf) != "hello" {
+			t.Fatalf("the peer read %q, %v", buf, err)
 		}
 	})
 }
