@@ -156,6 +156,9 @@ func taskError(name string, err error) error {
 // allocates nothing.
 type taskRunner[T any] JoinHandle[T]
 
+// Name returns the task's name, for the scheduler's snapshots (Tasks).
+func (r *taskRunner[T]) Name() string { return r.name }
+
 // RunTask runs the task's body; it implements sched.Runner. It returns the
 // task, if any, that takes over the worker and runs next on this goroutine.
 // Run again after the task has ended, it runs nothing.
