@@ -63,6 +63,7 @@ func (e *TaskError) Unwrap() []error {
 // executor found in ctx (see Spawn). The bundle's token is a child of ctx if
 // ctx is a CancellationToken, and is otherwise cancelled when ctx is.
 func NewTaskResultBundle(ctx context.Context) *TaskResultBundle {
+	checkCtx(ctx)
 	b := &TaskResultBundle{ctx: ctx}
 	if parent, ok := ctx.(*CancellationToken); ok {
 		b.tok = parent.Child()
@@ -83,6 +84,9 @@ func (b *TaskResultBundle) Token() *CancellationToken { return b.tok }
 // Spawn starts fn as a member task named name. fn's context is a child of
 // Token carrying the task's values: it is cancelled when a member fails.
 func (b *TaskResultBundle) Spawn(name string, fn func(ctx context.Context) error) {
+	if fn == nil {
+		panic("executor: Spawn of a nil function")
+	}
 	h := Spawn(b.ctx, func(ctx context.Context) (struct{}, error) {
 		return struct{}{}, fn(b.tok.Bind(ctx))
 	}, WithName(name), onDone(b.fail))

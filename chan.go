@@ -8,6 +8,7 @@ import "context"
 // arrives, Recv returns ctx's error. A value that is ready is received at
 // once, even if ctx is done. A nil ch waits for ctx.
 func Recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
+	checkCtx(ctx)
 	// Fast path: a value (or the close) is ready, so do not touch the
 	// scheduler at all.
 	select {
@@ -35,6 +36,7 @@ func Recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
 // that can proceed at once does, even if ctx is done. As with ch <- v, Send
 // panics if ch is closed; a nil ch waits for ctx.
 func Send[T any](ctx context.Context, ch chan<- T, v T) error {
+	checkCtx(ctx)
 	select {
 	case ch <- v:
 		return nil

@@ -26,7 +26,10 @@ import (
 //
 // The methods of fs.FS take no context: ctx is used for all of them, and
 // cancelling it makes them fail.
-func DirFS(ctx context.Context, dir string) fs.FS { return dirFS{ctx, dir} }
+func DirFS(ctx context.Context, dir string) fs.FS {
+	checkCtx(ctx)
+	return dirFS{ctx, dir}
+}
 
 type dirFS struct {
 	ctx context.Context

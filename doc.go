@@ -92,7 +92,12 @@
 // [Options.Backend] ([BackendUring] or [BackendPortable]) forces a backend,
 // as does the EXECUTOR_BACKEND environment variable ("uring" or "portable")
 // when Options.Backend is empty. [Executor.Backend] and
-// [Executor.BackendReason] say which backend runs and why.
+// [Executor.BackendReason] say which backend runs and why. Only a refusal
+// of io_uring makes the portable backend an executor's for good: a shortage
+// when the backend is first opened (no descriptor or memory to spare) is an
+// error for the operation that met it, and the next one tries io_uring
+// again. In a testing/synctest bubble the default is the portable backend,
+// whose waits let the bubble go idle.
 //
 // # Sockets
 //
@@ -109,7 +114,17 @@
 // [*net.OpError] values wrapping [net.ErrClosed], [*os.SyscallError] (so that
 // errors.Is(err, syscall.ECONNRESET) works) or the context's cause.
 // [Listener.NetListener] and [Conn.NetConn] adapt them to [net.Listener] and
-// [net.Conn], deadlines included, for code such as net/http's server.
+// [net.Conn], deadlines included, for code such as net/http's server. The
+// adapter's deadlines bound its own calls only, never a later Read or Write
+// that takes a context.
+//
+// # Misuse
+//
+// A nil context is a programming error: every function that takes one
+// panics with "executor: nil context", as the standard library panics on
+// one. A nil [*File], [*Conn] or [*Listener] answers as a nil [*os.File] or
+// [*net.TCPConn] does, with an error ([fs.ErrInvalid], [syscall.EINVAL]).
+// The zero [CancellationToken] is a fresh, uncancelled root.
 //
 // The measurements behind these choices are in the repository's
 // docs/ARCHITECTURE.md.

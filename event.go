@@ -41,7 +41,8 @@ func (e *Event) IsSet() bool { return e.set.Load() }
 // until ctx ends, in which case it returns ctx's error. A set Event returns
 // nil at once, even if ctx is done.
 func (e *Event) Wait(ctx context.Context) error {
-	if e.set.Load() {
+	// ctx != nil: a nil ctx takes the slow path, which panics on it.
+	if ctx != nil && e.set.Load() {
 		return nil
 	}
 	return e.waitSlow(ctx)

@@ -150,6 +150,7 @@ func (e *Executor) Context() context.Context { return e.ctx }
 // completion thread. It never cancels a task: to stop long-running tasks,
 // cancel the tokens they watch before calling Shutdown.
 func (e *Executor) Shutdown(ctx context.Context) error {
+	checkCtx(ctx)
 	e.closed.Store(true)
 	if e.live.Load() == 0 {
 		e.becameIdle()
@@ -181,13 +182,19 @@ func (e *Executor) drain() {
 	}()
 }
 
-// driver returns e's I/O driver, opening it on first use.
+// driver returns e's I/O driver, opening it on first use. A refusal of
+// io_uring is remembered (the portable backend, or the error when
+// Options.Backend is "uring"); a shortage of descriptors or memory is an
+// error for this call only, and the next call tries again.
 func (e *Executor) driver() (driver.Driver, error) {
 	e.drvMu.Lock()
 	defer e.drvMu.Unlock()
 	if !e.drvDone {
-		e.drv, e.drvErr = driver.Open(e.opts.Backend)
-		e.drvDone = true
+		d, err := driver.Open(e.opts.Backend)
+		if err != nil && driver.Transient(err) {
+			return nil, fmt.Errorf("executor: opening the I/O driver: %w", err)
+		}
+		e.drv, e.drvErr, e.drvDone = d, err, true
 	}
 	return e.drv, e.drvErr
 }
@@ -241,9 +248,17 @@ func (e *Executor) IOStats() IOStats {
 // BackendPortable, opening the driver if no I/O has done so yet. It returns
 // "" when e has no backend: the one requested (by Options.Backend or
 // EXECUTOR_BACKEND) cannot be opened, as BackendUring where io_uring is
-// refused, or e was shut down before any I/O opened one. BackendReason then
-// returns the error, which opening a File or socket on e returns (wrapped)
-// too.
+// refused, or e was shut down before any I/O opened one, or a shortage of
+// descriptors or memory stopped this attempt. BackendReason then returns
+// the error, which opening a File or socket on e returns (wrapped) too.
+//
+// Only a refusal of io_uring (ENOSYS, EPERM from kernel.io_uring_disabled
+// or seccomp, a missing opcode) makes the portable backend e's for good.
+// A shortage (EMFILE, ENFILE, ENOMEM, EAGAIN) fails the I/O call that met
+// it, with an error wrapping the errno, and the next call, or Backend,
+// tries io_uring again. Where a shortage is permanent (an RLIMIT_MEMLOCK
+// too small for a ring, before Linux 5.12), set Options.Backend to
+// BackendPortable.
 func (e *Executor) Backend() string {
 	d, err := e.driver()
 	if err != nil {
@@ -255,7 +270,8 @@ func (e *Executor) Backend() string {
 // BackendReason says why e uses its backend: "io_uring available",
 // "requested", "forced by EXECUTOR_BACKEND=portable", or the reason io_uring
 // was refused (for example "io_uring_setup: operation not permitted"). When
-// no backend could be opened it returns the error.
+// no backend could be opened it returns the error, which for a shortage
+// is the error of this attempt.
 func (e *Executor) BackendReason() string {
 	d, err := e.driver()
 	if err != nil {
@@ -424,8 +440,19 @@ func (c *taskContext) String() string {
 	return "executor.TaskContext"
 }
 
-// lookup returns the task context in ctx, or nil.
+// checkCtx panics when a caller passes a nil context, a programming error
+// the standard library also panics on ("nil context"), so that the mistake
+// is named rather than met as a nil dereference deep inside a wait.
+func checkCtx(ctx context.Context) {
+	if ctx == nil {
+		panic("executor: nil context")
+	}
+}
+
+// lookup returns the task context in ctx, or nil. Every entry point that
+// finds its executor or task goes through it, so it also rejects a nil ctx.
 func lookup(ctx context.Context) *taskContext {
+	checkCtx(ctx)
 	if c, ok := ctx.(*taskContext); ok {
 		return c
 	}

@@ -113,7 +113,12 @@ func (f *File) Name() string { return f.name }
 
 // Fd returns the file's descriptor. It stays valid until Close; do not close
 // it yourself.
-func (f *File) Fd() uintptr { return uintptr(f.fd) }
+func (f *File) Fd() uintptr {
+	if f == nil {
+		return ^uintptr(0) // as os.File's
+	}
+	return uintptr(f.fd)
+}
 
 // acquire counts an operation in, or fails if the file is closed.
 func (f *File) acquire(op string) error {
@@ -194,6 +199,7 @@ func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error)
 // ReadAt reads len(p) bytes at offset off. Like io.ReaderAt, it returns
 // fewer bytes only with an error, and io.EOF at the end of the file.
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (n int, err error) {
+	checkCtx(ctx)
 	// The common case first: the page cache serves the whole read at once.
 	// It takes one attempt and none of the bookkeeping a wait needs.
 	done, missed := 0, false
@@ -245,6 +251,7 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64, missed bool) (n 
 // Read reads up to len(p) bytes at the file's position and advances it. At
 // the end of the file it returns 0, io.EOF.
 func (f *File) Read(ctx context.Context, p []byte) (int, error) {
+	checkCtx(ctx)
 	if err := f.acquire("read"); err != nil {
 		return 0, err
 	}
@@ -268,6 +275,7 @@ func (f *File) Read(ctx context.Context, p []byte) (int, error) {
 // could not. A file opened with O_APPEND refuses WriteAt, as in the os
 // package.
 func (f *File) WriteAt(ctx context.Context, p []byte, off int64) (int, error) {
+	checkCtx(ctx)
 	if err := f.acquire("write"); err != nil {
 		return 0, err
 	}
@@ -288,6 +296,7 @@ var errWriteAtInAppendMode = errors.New("invalid use of WriteAt on file opened w
 // Write writes all of p at the file's position (at its end, for O_APPEND)
 // and advances it, or returns an error saying why it could not.
 func (f *File) Write(ctx context.Context, p []byte) (int, error) {
+	checkCtx(ctx)
 	if err := f.acquire("write"); err != nil {
 		return 0, err
 	}
@@ -318,6 +327,7 @@ func (f *File) write(ctx context.Context, p []byte, off int64) (n int, err error
 
 // Sync commits the file's contents to stable storage (fsync(2)).
 func (f *File) Sync(ctx context.Context) error {
+	checkCtx(ctx)
 	if err := f.acquire("sync"); err != nil {
 		return err
 	}
@@ -330,6 +340,7 @@ func (f *File) Sync(ctx context.Context) error {
 
 // Stat returns the file's fs.FileInfo.
 func (f *File) Stat(ctx context.Context) (fs.FileInfo, error) {
+	checkCtx(ctx)
 	if err := f.acquire("stat"); err != nil {
 		return nil, err
 	}
@@ -362,16 +373,23 @@ func (f *File) Close() error {
 }
 
 // ReaderAt returns an io.ReaderAt whose reads use ctx.
-func (f *File) ReaderAt(ctx context.Context) io.ReaderAt { return boundFile{ctx, f} }
+func (f *File) ReaderAt(ctx context.Context) io.ReaderAt { return f.bind(ctx) }
 
 // WriterAt returns an io.WriterAt whose writes use ctx.
-func (f *File) WriterAt(ctx context.Context) io.WriterAt { return boundFile{ctx, f} }
+func (f *File) WriterAt(ctx context.Context) io.WriterAt { return f.bind(ctx) }
 
 // Reader returns an io.Reader that reads from the file's position with ctx.
-func (f *File) Reader(ctx context.Context) io.Reader { return boundFile{ctx, f} }
+func (f *File) Reader(ctx context.Context) io.Reader { return f.bind(ctx) }
 
 // Writer returns an io.Writer that writes at the file's position with ctx.
-func (f *File) Writer(ctx context.Context) io.Writer { return boundFile{ctx, f} }
+func (f *File) Writer(ctx context.Context) io.Writer { return f.bind(ctx) }
+
+// bind returns f with ctx, refusing a nil ctx now rather than at the
+// first call.
+func (f *File) bind(ctx context.Context) boundFile {
+	checkCtx(ctx)
+	return boundFile{ctx, f}
+}
 
 // boundFile is a File with a context, for the io interfaces.
 type boundFile struct {

@@ -71,6 +71,7 @@ func Mkdir(ctx context.Context, name string, perm fs.FileMode) error {
 // os.MkdirAll: nil if the directory exists already, an error wrapping
 // syscall.ENOTDIR if path names something else.
 func MkdirAll(ctx context.Context, path string, perm fs.FileMode) error {
+	checkCtx(ctx)
 	if err := ctx.Err(); err != nil {
 		return &fs.PathError{Op: "mkdir", Path: path, Err: err}
 	}
@@ -221,6 +222,7 @@ func stat(ctx context.Context, op, name string, flags int) (fs.FileInfo, error) 
 // with os.ReadDir, an entry's Info method makes an lstat(2) of its own
 // when called.
 func ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
+	checkCtx(ctx)
 	if err := ctx.Err(); err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}

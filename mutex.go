@@ -52,13 +52,15 @@ const (
 // If ctx ends just as the lock is handed to the waiter, the hand-off wins:
 // Lock returns nil and the caller holds the lock.
 func (m *Mutex) Lock(ctx context.Context) error {
-	if m.state.CompareAndSwap(mutexUnlocked, mutexLocked) {
+	// ctx != nil: a nil ctx takes the slow path, which panics on it.
+	if ctx != nil && m.state.CompareAndSwap(mutexUnlocked, mutexLocked) {
 		return nil
 	}
 	return m.lockSlow(ctx)
 }
 
 func (m *Mutex) lockSlow(ctx context.Context) error {
+	checkCtx(ctx)
 	m.mu.Lock()
 	for {
 		switch s := m.state.Load(); s {

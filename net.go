@@ -88,6 +88,7 @@ func sockets(ctx context.Context) (driver.Driver, driver.Sockets, error) {
 // "tcp", "tcp4", "tcp6" or "unix". It uses the driver of the executor in
 // ctx (or of the default executor); ctx also bounds the name lookup.
 func Listen(ctx context.Context, network, address string) (*Listener, error) {
+	checkCtx(ctx)
 	d, s, err := sockets(ctx)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
@@ -281,7 +282,12 @@ func toNetAddr(network string, sa unix.Sockaddr) net.Addr {
 
 // Addr returns the listener's network address; for a TCP port 0, the
 // port the system chose.
-func (l *Listener) Addr() net.Addr { return l.addr }
+func (l *Listener) Addr() net.Addr {
+	if l == nil {
+		return nil
+	}
+	return l.addr
+}
 
 // Accept waits for and returns the next connection. A task gives up its
 // worker while it waits. If ctx is done first, Accept returns an error
@@ -289,6 +295,10 @@ func (l *Listener) Addr() net.Addr { return l.addr }
 // After Close, pending and later Accepts return an error wrapping
 // net.ErrClosed.
 func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
+	checkCtx(ctx)
+	if l == nil {
+		return nil, syscall.EINVAL // as a nil *net.TCPListener's
+	}
 	if l.nl != nil {
 		return l.acceptNet(ctx)
 	}
@@ -467,6 +477,9 @@ func (l *Listener) opErr(err error) error {
 // socket's file is removed. A second Close returns an error wrapping
 // net.ErrClosed.
 func (l *Listener) Close() error {
+	if l == nil {
+		return syscall.EINVAL // as a nil *net.TCPListener's
+	}
 	if l.nl != nil {
 		err := l.nl.Close()
 		l.amu.Lock()
@@ -500,6 +513,7 @@ func (l *Listener) Close() error {
 // with ctx and its addresses tried in order until one accepts. ctx bounds
 // the lookup and the connect.
 func Dial(ctx context.Context, network, address string) (*Conn, error) {
+	checkCtx(ctx)
 	d, s, err := sockets(ctx)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
@@ -686,10 +700,20 @@ func sockErr(call string, ctx context.Context, err error) error {
 }
 
 // LocalAddr returns the connection's local address.
-func (c *Conn) LocalAddr() net.Addr { return c.laddr }
+func (c *Conn) LocalAddr() net.Addr {
+	if c == nil {
+		return nil
+	}
+	return c.laddr
+}
 
 // RemoteAddr returns the connection's peer address.
-func (c *Conn) RemoteAddr() net.Addr { return c.raddr }
+func (c *Conn) RemoteAddr() net.Addr {
+	if c == nil {
+		return nil
+	}
+	return c.raddr
+}
 
 func (c *Conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.network, Source: c.laddr, Addr: c.raddr, Err: err}
@@ -701,6 +725,10 @@ func (c *Conn) opErr(op string, err error) error {
 // ctx's cause (os.ErrDeadlineExceeded for the deadlines of NetConn),
 // unless data arrived anyway: then it returns the data.
 func (c *Conn) Read(ctx context.Context, p []byte) (int, error) {
+	checkCtx(ctx)
+	if c == nil {
+		return 0, syscall.EINVAL // as a nil *net.TCPConn's
+	}
 	if c.nc != nil {
 		return c.readNet(ctx, p)
 	}
@@ -736,6 +764,10 @@ func (c *Conn) Read(ctx context.Context, p []byte) (int, error) {
 // with EPIPE or ECONNRESET; they never raise SIGPIPE. A task gives up its
 // worker while it waits.
 func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
+	checkCtx(ctx)
+	if c == nil {
+		return 0, syscall.EINVAL // as a nil *net.TCPConn's
+	}
 	if c.nc != nil {
 		return c.writeNet(ctx, p)
 	}
@@ -1012,6 +1044,9 @@ func (w *ctxWatch) cause(ctx context.Context, err error) error {
 // reads io.EOF once it has read everything written before. Reading goes
 // on working.
 func (c *Conn) CloseWrite() error {
+	if c == nil {
+		return syscall.EINVAL // as a nil *net.TCPConn's
+	}
 	if c.nc != nil {
 		cw, ok := c.nc.(interface{ CloseWrite() error })
 		if !ok {
@@ -1034,6 +1069,9 @@ func (c *Conn) CloseWrite() error {
 // completed anyway), as do later ones. A second Close returns an error
 // wrapping net.ErrClosed.
 func (c *Conn) Close() error {
+	if c == nil {
+		return syscall.EINVAL // as a nil *net.TCPConn's
+	}
 	if c.nc != nil {
 		err := c.nc.Close()
 		// Unregister the contexts' watches: a context that outlives the

@@ -33,22 +33,21 @@ func (n netListener) Addr() net.Addr { return n.l.Addr() }
 // the net package does: a deadline that passes interrupts pending calls,
 // which return an error wrapping os.ErrDeadlineExceeded (a *net.OpError
 // whose Timeout is true), and so do later calls until a new deadline is
-// set; a deadline set while a call is pending applies to it. Call NetConn
-// once per connection: each adapter has its own deadlines.
+// set; a deadline set while a call is pending applies to it.
+//
+// The deadlines belong to the adapter: they bound its own Read and Write
+// calls and nothing else. c.Read(ctx) and c.Write(ctx) are bounded by
+// their context alone, whatever deadline an adapter set, and a call that
+// its context interrupted leaves the adapter's calls alone. The rule is
+// the same on every socket path (net sockets, the default, and ring
+// sockets). Call NetConn once per connection: each adapter has its own
+// deadlines.
 //
 // The adapter is for code that runs on plain goroutines, as net/http's
 // does: its methods take no context, so they cannot give up the worker of
 // a task that calls them. In a task, use Read and Write with the task's
 // context (and a context deadline), or wrap the adapter's calls in Block.
-//
-// For a net socket (the default), where a Conn wraps a net.Conn, NetConn
-// returns that net.Conn itself, with the net package's own deadlines. Do
-// not mix its deadlines with Read and Write calls whose context can be
-// cancelled: those use the same deadlines to interrupt the call.
 func (c *Conn) NetConn() net.Conn {
-	if c.nc != nil {
-		return c.nc
-	}
 	return &netConn{c: c}
 }
 
@@ -107,6 +106,22 @@ func (d *deadline) context() context.Context {
 		d.ctx, d.cancel = context.WithCancelCause(context.Background())
 	}
 	return d.ctx
+}
+
+// within returns a context done when ctx is or when the deadline passes
+// (with the deadline's cause), for a call that must honour both; stop
+// releases it.
+func (d *deadline) within(ctx context.Context) (_ context.Context, stop func()) {
+	dctx := d.context()
+	merged, cancel := context.WithCancelCause(ctx)
+	if dctx.Err() != nil {
+		cancel(context.Cause(dctx)) // now: AfterFunc would do it later
+	}
+	unwatch := context.AfterFunc(dctx, func() { cancel(context.Cause(dctx)) })
+	return merged, func() {
+		unwatch()
+		cancel(nil)
+	}
 }
 
 func (d *deadline) set(t time.Time) {

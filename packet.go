@@ -74,7 +74,12 @@ func ListenPacket(ctx context.Context, network, address string) (*PacketConn, er
 
 // LocalAddr returns the socket's local address; for a UDP port 0, the
 // port the system chose.
-func (c *PacketConn) LocalAddr() net.Addr { return c.pc.LocalAddr() }
+func (c *PacketConn) LocalAddr() net.Addr {
+	if c == nil {
+		return nil
+	}
+	return c.pc.LocalAddr()
+}
 
 // ReadFrom receives one datagram into p and returns its length (at most
 // len(p)) and the sender's address. A task gives up its worker while it
@@ -83,6 +88,10 @@ func (c *PacketConn) LocalAddr() net.Addr { return c.pc.LocalAddr() }
 // the next ReadFrom. After Close it returns an error wrapping
 // net.ErrClosed.
 func (c *PacketConn) ReadFrom(ctx context.Context, p []byte) (int, net.Addr, error) {
+	checkCtx(ctx)
+	if c == nil {
+		return 0, nil, syscall.EINVAL // as a nil *net.UDPConn's
+	}
 	return c.do(ctx, &c.rd, p, nil)
 }
 
@@ -90,6 +99,10 @@ func (c *PacketConn) ReadFrom(ctx context.Context, p []byte) (int, net.Addr, err
 // *net.UnixAddr for "unixgram"). A task gives up its worker while it
 // waits for room in the socket buffer.
 func (c *PacketConn) WriteTo(ctx context.Context, p []byte, addr net.Addr) (int, error) {
+	checkCtx(ctx)
+	if c == nil {
+		return 0, syscall.EINVAL // as a nil *net.UDPConn's
+	}
 	n, _, err := c.do(ctx, &c.wr, p, addr)
 	return n, err
 }
@@ -106,6 +119,9 @@ func (c *PacketConn) NetPacketConn() net.PacketConn { return c.pc }
 // promptly with an error wrapping net.ErrClosed, as do later ones; a
 // second Close returns an error wrapping net.ErrClosed.
 func (c *PacketConn) Close() error {
+	if c == nil {
+		return syscall.EINVAL // as a nil *net.UDPConn's
+	}
 	err := c.pc.Close()
 	for _, r := range []*dgramIO{&c.rd, &c.wr} {
 		r.mu.Lock()

@@ -64,6 +64,7 @@ func NewSemaphore(n int64) *Semaphore {
 // If ctx ends just as the permits are handed to the waiter, the hand-off
 // wins: Acquire returns nil and the caller holds the n permits.
 func (s *Semaphore) Acquire(ctx context.Context, n int64) error {
+	checkCtx(ctx)
 	// The fast path is TryAcquire's, spelled out so that Acquire inlines.
 	// The unsigned comparison also sends a negative n to the slow path.
 	if st := s.state.Load(); st&semWaiters == 0 && uint64(n) <= uint64(st>>1) && s.state.CompareAndSwap(st, st-n<<1) {

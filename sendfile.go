@@ -35,6 +35,10 @@ import (
 // io.Copy(conn.NetConn(), f.Reader(ctx)) takes the same path: the reader
 // implements io.WriterTo.
 func (c *Conn) SendFile(ctx context.Context, f *File, off, n int64) (int64, error) {
+	checkCtx(ctx)
+	if c == nil {
+		return 0, syscall.EINVAL // as a nil *net.TCPConn's
+	}
 	if f == nil {
 		return 0, c.opErr("sendfile", fs.ErrInvalid)
 	}
@@ -259,8 +263,8 @@ func (c *Conn) copyFile(ctx context.Context, f *File, off, n int64) (int64, erro
 // When w is a stream socket (a Conn's NetConn, a *net.TCPConn or
 // *net.UnixConn) the bytes go inside the kernel, as Conn.SendFile sends
 // them; otherwise through a buffer. A task gives up its worker while it
-// waits for room in the socket buffer; w's write deadline bounds that
-// wait (for the NetConn of a ring socket, the reader's ctx does).
+// waits for room in the socket buffer; the reader's ctx and w's write
+// deadline bound that wait.
 func (b boundFile) WriteTo(w io.Writer) (int64, error) {
 	pos, err := b.f.Seek(0, io.SeekCurrent)
 	switch {
@@ -284,8 +288,10 @@ func (b boundFile) WriteTo(w io.Writer) (int64, error) {
 // way and nothing was sent.
 func (b boundFile) sendTo(w io.Writer, pos int64) (int64, error, bool) {
 	switch w := w.(type) {
-	case *netConn: // a ring socket's adapter
-		n, err := w.c.SendFile(b.ctx, b.f, pos, -1)
+	case *netConn: // a Conn's adapter: its write deadline bounds the send too
+		ctx, stop := w.wd.within(b.ctx)
+		defer stop()
+		n, err := w.c.SendFile(ctx, b.f, pos, -1)
 		return n, err, true
 	case *net.TCPConn, *net.UnixConn:
 		if err := b.ctx.Err(); err != nil {

@@ -106,6 +106,9 @@ type JoinHandle[T any] struct {
 // returns an error wrapping ErrClosed.
 func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), opts ...SpawnOption) *JoinHandle[T] {
 	e := executorOf(ctx)
+	if fn == nil {
+		panic("executor: Spawn of a nil function")
+	}
 	h := &JoinHandle[T]{fn: fn}
 	if len(opts) > 0 {
 		cfg := new(spawnConfig)
@@ -133,7 +136,7 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 	if h.cfg != nil && h.cfg.cleanup {
 		h.cfg.entry = e.addCleanup(h.name)
 	}
-	if e.sched.Spawn(&h.stask, h) {
+	if e.sched.Spawn(&h.stask, (*taskRunner[T])(h)) {
 		go sched.Run(&h.stask)
 	}
 	return h
@@ -147,9 +150,23 @@ func taskError(name string, err error) error {
 	return fmt.Errorf("task %q: %w", name, err)
 }
 
+// taskRunner is a JoinHandle as the scheduler sees it: it implements
+// sched.Runner, which JoinHandle must not (RunTask would be public API).
+// The types share their underlying type, so converting a *JoinHandle
+// allocates nothing.
+type taskRunner[T any] JoinHandle[T]
+
+// Name returns the task's name, for the scheduler's snapshots (Tasks).
+func (r *taskRunner[T]) Name() string { return r.name }
+
 // RunTask runs the task's body; it implements sched.Runner. It returns the
 // task, if any, that takes over the worker and runs next on this goroutine.
-func (h *JoinHandle[T]) RunTask() (next *sched.Task) {
+// Run again after the task has ended, it runs nothing.
+func (r *taskRunner[T]) RunTask() (next *sched.Task) {
+	h := (*JoinHandle[T])(r)
+	if h.fn == nil {
+		return nil // ended: the body ran and was let go
+	}
 	e, t := h.ctx.e, &h.stask
 	returned := false
 	defer func() {
@@ -239,6 +256,7 @@ func reportUnjoined(u unjoinedPanic) {
 // a function call instead of two goroutine hand-offs. If such a task calls
 // runtime.Goexit, its joiner's goroutine exits too, as with a panic.
 func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
+	checkCtx(ctx)
 	if h.runInline(ctx, false) {
 		// Ended on this goroutine.
 	} else if done := h.waitChan(); done != nil {

@@ -19,7 +19,12 @@ import (
 // A token holds its children weakly, so a long-lived token (the shutdown
 // token, say) can hand out any number of short-lived children that are
 // simply dropped: they cost nothing once unreachable.
+//
+// The zero value is a fresh, uncancelled root token, the same as one from
+// NewCancellationToken, so a token can be a plain field of a struct. A
+// token must not be copied after first use.
 type CancellationToken struct {
+	once   sync.Once       // makes a zero token's context on first use (see inner)
 	ctx    context.Context // done when the token is cancelled; carries the token's values
 	cancel context.CancelCauseFunc
 	values context.Context // the value chain: inherited by children
@@ -56,6 +61,21 @@ func newToken(parent *CancellationToken, values context.Context) *CancellationTo
 	return t
 }
 
+// inner returns t's context, making it on the first use of a zero token,
+// which is then a root whose values are context.Background's. Every
+// method reaches t.ctx, t.cancel and t.values through it.
+func (t *CancellationToken) inner() context.Context {
+	t.once.Do(t.initZero)
+	return t.ctx
+}
+
+func (t *CancellationToken) initZero() {
+	if t.ctx == nil { // not made by newToken: the zero value
+		t.values = context.Background()
+		t.ctx, t.cancel = context.WithCancelCause(t.values)
+	}
+}
+
 // adopt registers c as a child of t, or cancels it at once if t is.
 func (t *CancellationToken) adopt(c *CancellationToken) {
 	t.mu.Lock()
@@ -89,6 +109,7 @@ func (l *childLink) forget() {
 // already is) or by its own Cancel, which leaves t alone. The child shares
 // t's context values.
 func (t *CancellationToken) Child() *CancellationToken {
+	t.inner()
 	return newToken(t, t.values)
 }
 
@@ -101,6 +122,7 @@ func (t *CancellationToken) Child() *CancellationToken {
 //
 // A bare token carries no task, so a task waiting on it keeps its worker.
 func (t *CancellationToken) Bind(ctx context.Context) *CancellationToken {
+	checkCtx(ctx)
 	return newToken(t, ctx)
 }
 
@@ -118,6 +140,7 @@ func (t *CancellationToken) CancelWithCause(cause error) {
 }
 
 func (t *CancellationToken) cancelWith(cause error) {
+	t.inner()
 	t.mu.Lock()
 	if t.cancelled {
 		t.mu.Unlock()
@@ -140,21 +163,21 @@ func (t *CancellationToken) cancelWith(cause error) {
 }
 
 // IsCancelled reports whether t has been cancelled.
-func (t *CancellationToken) IsCancelled() bool { return t.ctx.Err() != nil }
+func (t *CancellationToken) IsCancelled() bool { return t.inner().Err() != nil }
 
 // Deadline implements context.Context; a token has no deadline.
-func (t *CancellationToken) Deadline() (time.Time, bool) { return t.ctx.Deadline() }
+func (t *CancellationToken) Deadline() (time.Time, bool) { return t.inner().Deadline() }
 
 // Done implements context.Context: it returns a channel closed when t is
 // cancelled.
-func (t *CancellationToken) Done() <-chan struct{} { return t.ctx.Done() }
+func (t *CancellationToken) Done() <-chan struct{} { return t.inner().Done() }
 
 // Err implements context.Context: nil until t is cancelled, then
 // context.Canceled.
-func (t *CancellationToken) Err() error { return t.ctx.Err() }
+func (t *CancellationToken) Err() error { return t.inner().Err() }
 
 // Value implements context.Context.
-func (t *CancellationToken) Value(key any) any { return t.ctx.Value(key) }
+func (t *CancellationToken) Value(key any) any { return t.inner().Value(key) }
 
 // String describes the token, for debugging.
 func (t *CancellationToken) String() string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -141,4 +142,70 @@ func TestBind(t *testing.T) {
 	}
 	cancel()
 	<-b.Done()
+}
+
+// TestZeroToken: the zero CancellationToken is a fresh, uncancelled root,
+// as a zero sync.Mutex is an unlocked mutex: every method works on it.
+func TestZeroToken(t *testing.T) {
+	var zero CancellationToken
+	if err := zero.Err(); err != nil {
+		t.Fatalf("Err of a zero token = %v; want nil", err)
+	}
+	if zero.IsCancelled() {
+		t.Fatal("a zero token starts cancelled")
+	}
+	if _, ok := zero.Deadline(); ok {
+		t.Fatal("a zero token has a deadline")
+	}
+	if zero.Value(contextKey{}) != nil {
+		t.Fatal("a zero token carries values")
+	}
+	child := zero.Child()
+	e := newExecutor(t, Options{Workers: 1})
+	bound := zero.Bind(e.Context())
+	if got, ok := FromContext(bound); !ok || got != e {
+		t.Fatal("Bind on a zero token lost the bound context's values")
+	}
+	done := zero.Done()
+	select {
+	case <-done:
+		t.Fatal("a zero token's Done is closed before Cancel")
+	default:
+	}
+	zero.Cancel()
+	<-done // the channel handed out before Cancel is the one closed
+	for name, tok := range map[string]*CancellationToken{"zero": &zero, "child": child, "bound": bound} {
+		if !errors.Is(tok.Err(), context.Canceled) || !tok.IsCancelled() {
+			t.Errorf("%s token after Cancel: Err = %v", name, tok.Err())
+		}
+	}
+	if s := zero.String(); s != "executor.CancellationToken(cancelled)" {
+		t.Errorf("String = %q", s)
+	}
+
+	var withCause CancellationToken
+	errStop := errors.New("stop")
+	withCause.CancelWithCause(errStop)
+	if !errors.Is(context.Cause(&withCause), errStop) {
+		t.Errorf("Cause of a zero token cancelled with a cause = %v", context.Cause(&withCause))
+	}
+	if err := Sleep(&withCause, time.Hour); !errors.Is(err, context.Canceled) {
+		t.Errorf("Sleep on a cancelled zero token = %v", err)
+	}
+}
+
+// TestZeroTokenConcurrentFirstUse: goroutines that use a zero token for
+// the first time at once all see the same token (run with -race).
+func TestZeroTokenConcurrentFirstUse(t *testing.T) {
+	var tok CancellationToken
+	var wg sync.WaitGroup
+	dones := make([]<-chan struct{}, 8)
+	for i := range dones {
+		wg.Go(func() { dones[i] = tok.Child().Done() })
+	}
+	wg.Wait()
+	tok.Cancel()
+	for _, d := range dones {
+		<-d
+	}
 }

@@ -10,15 +10,18 @@ import (
 // returns ctx's error. A task that sleeps gives up its worker. A d of zero or
 // less returns at once (with ctx's error if ctx is already done).
 func Sleep(ctx context.Context, d time.Duration) error {
+	checkCtx(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if d <= 0 {
 		return nil
 	}
-	if ctx.Done() == nil {
+	if ctx.Done() == nil && !inSynctestBubble() {
 		// Nothing can end the sleep early: the executor's timer queue wakes
-		// the task once a worker is free for it.
+		// the task once a worker is free for it. Not in a synctest bubble:
+		// the queue's one timer belongs to the bubble, or to none, in which
+		// it was made, and an executor may serve tasks in and out of one.
 		if c := lookup(ctx); c != nil && c.t != nil && releaseFor(ctx, c.t, waitSleep, nil) {
 			c.e.sleepers.sleep(c.t, d)
 			return nil

@@ -56,13 +56,15 @@ func (g *WaitGroup) Done() { g.Add(-1) }
 // meanwhile, or until ctx ends, in which case it returns ctx's error. A
 // zero counter returns nil at once, even if ctx is done.
 func (g *WaitGroup) Wait(ctx context.Context) error {
-	if g.n.Load() == 0 {
+	// ctx != nil: a nil ctx takes the slow path, which panics on it.
+	if ctx != nil && g.n.Load() == 0 {
 		return nil
 	}
 	return g.waitSlow(ctx)
 }
 
 func (g *WaitGroup) waitSlow(ctx context.Context) error {
+	checkCtx(ctx)
 	g.mu.Lock()
 	if g.n.Load() == 0 {
 		g.mu.Unlock()

@@ -48,11 +48,11 @@
 //     goleak in TestMain]
 //  7. io_uring refused, or lacking an opcode the driver needs, selects the
 //     portable backend, with the same semantics; Name and Reason say which
-//     and why. A transient shortage (EMFILE, ENFILE, ENOMEM from a limit
-//     that can change) is to be an error for that call, never a permanent
-//     fallback: Open does not keep this half yet, a shortage when the
-//     driver is opened selects portable. [TestFallbackWhenSetupRefused,
-//     TestFallbackWhenOpcodeMissing]
+//     and why. A transient shortage (EMFILE, ENFILE, ENOMEM, EAGAIN: see
+//     Transient) is an error for that Open, never a permanent fallback; the
+//     caller's next Open tries io_uring again. [TestFallbackWhenSetupRefused,
+//     TestFallbackWhenOpcodeMissing, TestShortageIsNotAFallback, and the
+//     executor package's fault suite]
 //  8. Limits never turn into hangs: when every op record is in flight, a
 //     caller waits only while something in flight can free one (each op
 //     holds at most one record and gives it back when it completes).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -93,6 +94,15 @@ const EnvBackend = "EXECUTOR_BACKEND"
 //   - "": the backend named by $EXECUTOR_BACKEND if set, otherwise
 //     io_uring if the kernel allows it and supports every opcode the
 //     driver needs, otherwise portable, with Reason saying why.
+//
+// Called from a testing/synctest bubble, Open chooses portable for "" (and
+// for $EXECUTOR_BACKEND=uring) and refuses "uring": see inBubble.
+//
+// Only a refusal chooses portable for kind "": io_uring_setup failing
+// with ENOSYS or EPERM (kernel.io_uring_disabled, seccomp), an opcode or
+// feature missing. A shortage (see Transient) is returned as the error,
+// whatever the kind: it may pass, and the caller's next Open tries
+// io_uring again.
 func Open(kind string) (Driver, error) {
 	forced := ""
 	if kind == "" {
@@ -101,12 +111,31 @@ func Open(kind string) (Driver, error) {
 			forced = "forced by " + EnvBackend + "=" + env
 		}
 	}
+	if kind != "portable" && inBubble() {
+		// Only the portable backend can serve a synctest bubble (see
+		// inBubble). The default, and an environment that asks for
+		// io_uring for the whole test run, take it; an explicit request
+		// for io_uring is refused rather than left to hang the bubble.
+		switch {
+		case kind == "uring" && forced == "":
+			return nil, errors.New("driver: io_uring cannot run " + bubbleReason + "; use the portable backend")
+		case kind == "" || kind == "uring":
+			reason := bubbleReason
+			if forced != "" {
+				reason += " (" + EnvBackend + "=" + kind + " set aside)"
+			}
+			return newPortable(reason), nil
+		}
+	}
 	switch kind {
 	case "":
 		d, err := newUring(defaultConfig)
 		if err == nil {
 			d.reason = "io_uring available"
 			return d, nil
+		}
+		if Transient(err) {
+			return nil, err
 		}
 		return newPortable(err.Error()), nil
 	case "uring":
@@ -129,6 +158,20 @@ func Open(kind string) (Driver, error) {
 		return nil, fmt.Errorf("driver: unknown backend %q in $%s", kind, EnvBackend)
 	}
 	return nil, fmt.Errorf("driver: unknown backend %q (want \"\", \"uring\" or \"portable\")", kind)
+}
+
+// Transient reports whether err, from Open, is a shortage rather than a
+// refusal: the process or the system ran out of descriptors (EMFILE,
+// ENFILE) or of memory it may lock or map (ENOMEM, EAGAIN; before Linux
+// 5.12 rings count against RLIMIT_MEMLOCK). Such a failure is an error
+// for the call that met it, never a reason to give up on io_uring.
+func Transient(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.EAGAIN} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }
 
 // maxRW caps one read or write, like the os package does, so that the
