@@ -238,11 +238,10 @@ func (t *Task) PanicFromInline() bool { return t.inlinePanic }
 func (t *Task) PrepareReady() { t.needWake() }
 
 // Ready ends t's wait from another goroutine (a timer), as Acquire would
-// but without blocking: call it after PrepareReady, and AwaitPermit on t's
-// own goroutine: t queues for a permit (or
-// takes a free one) and its goroutine, parked in AwaitPermit, is woken only
-// once it holds one. A goroutine woken by a timer and then put to sleep
-// again until a permit is free would be woken twice.
+// but without blocking: t queues for a permit, or takes a free one, and its
+// goroutine, parked in AwaitPermit, is woken only once it holds one (a
+// goroutine woken by its timer and then put to sleep again until a permit
+// is free would be woken twice). Call PrepareReady first.
 func (t *Task) Ready() {
 	s := t.s
 	now := clock.Now()
