@@ -29,8 +29,6 @@ type Listener struct {
 	s       driver.Sockets
 	unlink  string // the Unix socket's path, removed by Close
 	refs    opRefs
-	pumpMu  sync.Mutex
-	pump    *acceptPump     // the multishot accept in flight, or nil
 	cleanup runtime.Cleanup // closes the descriptor of a Listener dropped unclosed
 
 	// net sockets (the default): a *net.TCPListener or *net.UnixListener
@@ -309,19 +307,9 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, l.opErr(context.Cause(ctx))
 	}
-	var nfd int
-	var rsa unix.Sockaddr
-	var err error
-	if acceptMultishot {
-		nfd, err = l.acceptPumped(ctx)
-		if err == nil {
-			rsa, _ = unix.Getpeername(nfd) // multishot accepts report no address
-		}
-	} else {
-		t := suspendFor(ctx, waitAccept, &l.addr)
-		nfd, rsa, err = l.s.Accept(ctx, l.fd)
-		resume(t)
-	}
+	t := suspendFor(ctx, waitAccept, &l.addr)
+	nfd, rsa, err := l.s.Accept(ctx, l.fd)
+	resume(t)
 	if err != nil {
 		return nil, l.opErr(sockErr("accept", ctx, err))
 	}
@@ -338,105 +326,6 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 		c.laddr = toNetAddr(l.network, lsa)
 	}
 	return c, nil
-}
-
-// acceptMultishot makes the uring Listener accept with one multishot
-// request kept in flight (IORING_ACCEPT_MULTISHOT) instead of a request
-// per Accept. See BenchmarkNetAccept for why it is off.
-var acceptMultishot = false
-
-// acceptPump runs a multishot accept on a goroutine of its own and hands
-// the accepted descriptors to Accept calls.
-type acceptPump struct {
-	ready  chan int      // accepted, not yet taken by an Accept
-	done   chan struct{} // closed when the multishot accept has ended
-	err    error         // why it ended; written before done is closed
-	cancel context.CancelFunc
-}
-
-// acceptPumped is Accept's wait for a descriptor from the pump, which it
-// starts if none is running.
-func (l *Listener) acceptPumped(ctx context.Context) (int, error) {
-	p := l.startPump()
-	select {
-	case nfd := <-p.ready:
-		return nfd, nil
-	default:
-	}
-	t := suspendFor(ctx, waitAccept, &l.addr)
-	defer resume(t)
-	select {
-	case nfd := <-p.ready:
-		return nfd, nil
-	case <-ctx.Done():
-		return -1, ctx.Err()
-	case <-p.done:
-		select {
-		case nfd := <-p.ready:
-			return nfd, nil
-		default:
-		}
-		// The multishot request failed (or Close stopped it): report
-		// why, and let the next Accept start another.
-		l.pumpMu.Lock()
-		if l.pump == p {
-			l.pump = nil
-		}
-		l.pumpMu.Unlock()
-		if errors.Is(p.err, context.Canceled) {
-			return -1, syscall.ECANCELED // stopped by Close
-		}
-		return -1, p.err
-	}
-}
-
-func (l *Listener) startPump() *acceptPump {
-	l.pumpMu.Lock()
-	defer l.pumpMu.Unlock()
-	if l.pump != nil {
-		return l.pump
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &acceptPump{ready: make(chan int, 64), done: make(chan struct{}), cancel: cancel}
-	l.pump = p
-	go func() {
-		p.err = l.s.AcceptMultishot(ctx, l.fd, func(nfd int) bool {
-			select {
-			case p.ready <- nfd:
-				return true
-			case <-ctx.Done():
-				unix.Close(nfd)
-				return false
-			}
-		})
-		if p.err == nil {
-			p.err = ctx.Err()
-		}
-		close(p.done)
-	}()
-	return p
-}
-
-// stopPump ends the multishot accept, if any, and closes the connections
-// it accepted that no Accept took.
-func (l *Listener) stopPump() {
-	l.pumpMu.Lock()
-	p := l.pump
-	l.pump = nil
-	l.pumpMu.Unlock()
-	if p == nil {
-		return
-	}
-	p.cancel()
-	<-p.done
-	for {
-		select {
-		case nfd := <-p.ready:
-			unix.Close(nfd)
-		default:
-			return
-		}
-	}
 }
 
 // acceptNet is Accept on a net socket (the default).
@@ -490,11 +379,10 @@ func (l *Listener) Close() error {
 		}
 		return err
 	}
-	if !l.refs.close(func() { l.stopPump(); l.d.CancelFD(l.fd) }) {
+	if !l.refs.close(func() { l.d.CancelFD(l.fd) }) {
 		return &net.OpError{Op: "close", Net: l.network, Addr: l.addr, Err: net.ErrClosed}
 	}
 	l.cleanup.Stop()
-	l.stopPump()
 	err := l.d.Close(l.fd)
 	if l.unlink != "" {
 		os.Remove(l.unlink)

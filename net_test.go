@@ -1007,31 +1007,6 @@ func TestNetAcceptCancelRace(t *testing.T) {
 	})
 }
 
-// TestNetAcceptMultishot runs the accept tests with the uring Listener's
-// multishot accept (off by default: see BenchmarkNetAccept).
-func TestNetAcceptMultishot(t *testing.T) {
-	old := acceptMultishot
-	acceptMultishot = true
-	defer func() { acceptMultishot = old }()
-	for _, tc := range []struct {
-		name string
-		f    func(*testing.T)
-	}{
-		{"EchoRoundTrip", TestNetEchoRoundTrip},
-		{"UseAfterClose", TestNetUseAfterClose},
-		{"ClosePending", TestNetClosePending},
-		{"ContextCancel", TestNetContextCancel},
-		{"AcceptCancelRace", TestNetAcceptCancelRace},
-		{"AcceptStorm", TestNetAcceptStorm},
-		{"HTTP", TestNetHTTP},
-	} {
-		if tc.name == "AcceptStorm" && (raceEnabled || testing.Short()) {
-			continue // 10 s; the run without -race covers it
-		}
-		t.Run(tc.name, tc.f)
-	}
-}
-
 // TestNetDroppedConnClosed: a Conn or Listener dropped without Close has
 // its descriptor closed once it is garbage, as in the net package.
 func TestNetDroppedConnClosed(t *testing.T) {

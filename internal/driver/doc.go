@@ -71,11 +71,8 @@
 // waits on the record's channel. The number of records bounds the
 // requests in flight so that their CQEs always fit the CQ (16× the SQ,
 // clamped to the kernel's largest; each op, cancel and waiting record has
-// at most one CQE due); SQEs
-// that do not fit the SQ wait in a backlog and are never dropped. The
-// one exception is a multishot accept, whose CQEs are unbounded: if they
-// overflow the CQ the kernel keeps them (IORING_FEAT_NODROP, flushed by
-// the completion thread) and ends the request, which the driver re-arms.
+// at most one CQE due); SQEs that do not fit the SQ wait in a backlog and
+// are never dropped.
 //
 // Cancellation (ctx done) queues IORING_OP_ASYNC_CANCEL for the op's
 // user_data and then waits for the op's own CQE: the buffer is released

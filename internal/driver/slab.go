@@ -39,44 +39,12 @@ type op struct {
 	pin   runtime.Pinner
 	path  []byte
 	statx unix.Statx_t
-
-	// CQEs of a multishot request not yet taken by the owner.
-	multiMu sync.Mutex
-	multi   []cqeResult
 }
 
 const (
-	stateIdle  uint32 = iota // no request in flight
-	stateWait                // the owner waits on done
-	stateAuto                // fire-and-forget: the completion thread releases the record
-	stateMulti               // multishot: CQEs queue in multi until one without CQEFMore
+	stateIdle uint32 = iota // no request in flight
+	stateWait               // the owner waits on done
 )
-
-// cqeResult is one CQE's result and flags.
-type cqeResult struct {
-	res   int32
-	flags uint32
-}
-
-// push queues a multishot request's CQE for the owner and signals it.
-func (o *op) push(res int32, flags uint32) {
-	o.multiMu.Lock()
-	o.multi = append(o.multi, cqeResult{res, flags})
-	o.multiMu.Unlock()
-	select {
-	case o.done <- struct{}{}:
-	default: // already signalled; the owner takes the whole queue
-	}
-}
-
-// take returns the CQEs queued by push, reusing spare as the next queue.
-func (o *op) take(spare []cqeResult) []cqeResult {
-	o.multiMu.Lock()
-	got := o.multi
-	o.multi = spare[:0]
-	o.multiMu.Unlock()
-	return got
-}
 
 // userData packs a record's slab index and generation into an SQE's
 // user_data. The top index value is reserved for driver-internal requests

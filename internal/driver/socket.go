@@ -27,14 +27,6 @@ type Sockets interface {
 	// address (nil if the kernel gave none). An accept that completes
 	// after its ctx was cancelled has its descriptor closed.
 	Accept(ctx context.Context, fd int) (nfd int, sa unix.Sockaddr, err error)
-	// AcceptMultishot keeps one multishot accept request in flight on
-	// the listening socket fd and calls yield with each accepted
-	// descriptor (non-blocking, close-on-exec), on the calling goroutine,
-	// until yield returns false (AcceptMultishot returns nil), ctx is
-	// done (ctx.Err()), or accepting fails (the errno). Connections the
-	// kernel accepts after the stop but before the request ends are
-	// closed, never leaked.
-	AcceptMultishot(ctx context.Context, fd int, yield func(nfd int) bool) error
 	// Connect connects fd to sa and returns once the connection is
 	// established or has failed.
 	Connect(ctx context.Context, fd int, sa unix.Sockaddr) error

@@ -73,7 +73,7 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 	if err := doneErr(ctx); err != nil {
 		return 0, true, err
 	}
-	st, err := d.start(o, idx, fd, sqe, stateWait)
+	st, err := d.start(o, idx, fd, sqe)
 	if err != nil {
 		return 0, false, err
 	}
@@ -117,12 +117,12 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 	}
 }
 
-// start queues sqe as the request of record idx, counted against fd, to
-// be delivered according to state (stateWait or stateMulti).
-func (d *uringDriver) start(o *op, idx uint32, fd int32, sqe *uring.SQE, state uint32) (*fdState, error) {
+// start queues sqe as the request of record idx, counted against fd, for
+// its owner to wait on.
+func (d *uringDriver) start(o *op, idx uint32, fd int32, sqe *uring.SQE) (*fdState, error) {
 	o.fd = fd
 	sqe.UserData = d.slab.ud(idx)
-	o.state.Store(state)
+	o.state.Store(stateWait)
 	d.mu.Lock()
 	st, err := d.beginLocked(fd)
 	if err != nil {
@@ -266,15 +266,6 @@ func (d *uringDriver) addPending(n int64) {
 	}
 }
 
-// cancelOp asks the kernel to cancel the request with user_data target.
-// The cancel request is fire-and-forget: its record is released by the
-// completion thread. The caller (a multishot request's owner) then waits
-// for the target's last CQE. It never waits for long for a cancel record:
-// there are as many as op records and each op holds at most one.
-func (d *uringDriver) cancelOp(target uint64) {
-	d.submitCancel(<-d.slab.freeCncls, target, 0, 0, stateAuto)
-}
-
 // cancelAndWait cancels the request with user_data target, whose record
 // is o, and returns once the request has completed. The kernel answers
 // EALREADY when the request is running, which for a request that waits
@@ -285,7 +276,7 @@ func (d *uringDriver) cancelAndWait(o *op, target uint64) {
 	backoff := 50 * time.Microsecond
 	for {
 		idx := <-d.slab.freeCncls
-		d.submitCancel(idx, target, 0, 0, stateWait)
+		d.submitCancel(idx, target, 0, 0)
 		c := d.slab.op(idx)
 		<-c.done
 		res := c.res
@@ -320,19 +311,19 @@ func (d *uringDriver) cancelWait(fd int, flags uint32, stoppable bool) bool {
 	} else {
 		idx = <-d.slab.freeCncls
 	}
-	d.submitCancel(idx, 0, fd, flags, stateWait)
+	d.submitCancel(idx, 0, fd, flags)
 	<-d.slab.op(idx).done
 	d.slab.release(idx)
 	return true
 }
 
 // submitCancel queues an IORING_OP_ASYNC_CANCEL in cancel record idx.
-func (d *uringDriver) submitCancel(idx uint32, target uint64, fd int, flags uint32, state uint32) {
+func (d *uringDriver) submitCancel(idx uint32, target uint64, fd int, flags uint32) {
 	c := d.slab.op(idx)
 	var sqe uring.SQE
 	sqe.PrepCancel(target, fd, flags)
 	sqe.UserData = d.slab.ud(idx)
-	c.state.Store(state)
+	c.state.Store(stateWait)
 	d.cancelled.Add(1)
 	d.mu.Lock()
 	d.submitLocked(&sqe)
@@ -488,17 +479,7 @@ func (d *uringDriver) complete(ud uint64, res int32, flags uint32) {
 		return
 	}
 	d.completed.Add(1)
-	if flags&uring.CQEFMore != 0 && o.state.Load() == stateMulti {
-		d.pending.Add(1) // more CQEs of this request will follow
-		o.push(res, flags)
-		return
-	}
 	switch o.state.Swap(stateIdle) {
-	case stateMulti:
-		o.push(res, flags) // the request's last CQE
-	case stateAuto:
-		idx, _ := splitUserData(ud)
-		d.slab.release(idx)
 	case stateWait:
 		o.res, o.flags = res, flags
 		o.done <- struct{}{} // buffered: never blocks

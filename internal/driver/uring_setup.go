@@ -233,8 +233,8 @@ func (d *uringDriver) Shutdown() error {
 			d.waitCancelling(idle, 0, uring.AsyncCancelAny|uring.AsyncCancelAll, false)
 		}
 		close(d.stopping)
-		// Wait for the cancel records too (fire-and-forget cancels whose
-		// CQE is still due), so that the ring is quiet when it closes.
+		// Wait for the cancel records too (a cancel whose CQE is still
+		// due), so that the ring is quiet when it closes.
 		for i := 0; i < cap(d.slab.freeCncls); i++ {
 			<-d.slab.freeCncls
 		}
