@@ -253,7 +253,7 @@ func TestStaleGeneration(t *testing.T) {
 		nop := uring.SQE{UserData: ud}
 		nop.PrepNop()
 		d.mu.Lock()
-		d.submitLocked(&nop)
+		d.submitUnlock(&nop)
 	}
 	waitFor(t, "stale CQEs reaped", func() bool { return d.stale.Load()-before == uint64(len(stale)) })
 	select {

@@ -28,8 +28,8 @@ func (d *uringDriver) ringOp(ctx context.Context, fd int, prep func(o *op, sqe *
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	prep(o, &sqe)
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, false)
-	n, err := d.finish(res, ctxDone, ctx, err)
+	r := d.run(ctx, o, idx, int32(fd), &sqe, false)
+	n, err := d.finish(ctx, r)
 	if err == nil && done != nil {
 		done(o)
 	}

@@ -62,14 +62,14 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepAccept(fd, unsafe.Pointer(&a.raw), &a.n, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, false)
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, true)
-	if err == nil && ctxDone && res >= 0 {
+	r := d.run(ctx, o, idx, int32(fd), &sqe, true)
+	if r.completedAfterCancel() {
 		// Completed after its cancellation: nobody will own the
 		// connection (invariant 4).
-		unix.Close(int(res))
+		unix.Close(int(r.res))
 		return -1, nil, ctx.Err()
 	}
-	nfd, err := d.finish(res, ctxDone, ctx, err)
+	nfd, err := d.finish(ctx, r)
 	if err != nil {
 		return -1, nil, err
 	}
@@ -93,8 +93,8 @@ func (d *uringDriver) Connect(ctx context.Context, fd int, sa unix.Sockaddr) err
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepConnect(fd, unsafe.Pointer(&a.raw), a.n)
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, false)
-	_, err = d.finish(res, ctxDone, ctx, err)
+	r := d.run(ctx, o, idx, int32(fd), &sqe, false)
+	_, err = d.finish(ctx, r)
 	return err
 }
 

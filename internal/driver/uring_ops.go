@@ -124,8 +124,8 @@ func (d *uringDriver) runBuffer(ctx context.Context, fd int, p []byte, sqe *urin
 	defer d.slab.release(idx)
 	o.pin.Pin(&p[0])
 	defer o.pin.Unpin()
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), sqe, true)
-	return d.finish(res, ctxDone, ctx, err)
+	r := d.run(ctx, o, idx, int32(fd), sqe, true)
+	return d.finish(ctx, r)
 }
 
 // countInline counts an operation completed without the ring; hint
@@ -155,8 +155,8 @@ func (d *uringDriver) Fsync(ctx context.Context, fd int, datasync bool) error {
 	}
 	var sqe uring.SQE
 	sqe.PrepFsync(fd, flags)
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, false)
-	_, err = d.finish(res, ctxDone, ctx, err)
+	r := d.run(ctx, o, idx, int32(fd), &sqe, false)
+	_, err = d.finish(ctx, r)
 	return err
 }
 
@@ -176,13 +176,13 @@ func (d *uringDriver) Open(ctx context.Context, dirfd int, path string, flags in
 	sqe.PrepOpenat(dirfd, &o.path[0], flags|unix.O_CLOEXEC, mode)
 	// Opens are counted against no descriptor: CancelFD(dirfd) must not
 	// wait for them.
-	res, ctxDone, err := d.run(ctx, o, idx, -1, &sqe, false)
-	if err == nil && ctxDone && res >= 0 {
+	r := d.run(ctx, o, idx, -1, &sqe, false)
+	if r.completedAfterCancel() {
 		// Completed after its cancellation: nobody will own the fd.
-		unix.Close(int(res))
+		unix.Close(int(r.res))
 		return -1, ctx.Err()
 	}
-	fd, err := d.finish(res, ctxDone, ctx, err)
+	fd, err := d.finish(ctx, r)
 	if err != nil {
 		return -1, err
 	}
@@ -205,8 +205,8 @@ func (d *uringDriver) Stat(ctx context.Context, fd int) (unix.Stat_t, error) {
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepStatx(fd, &o.path[0], unix.AT_EMPTY_PATH, unix.STATX_BASIC_STATS, unsafe.Pointer(&o.statx))
-	res, ctxDone, err := d.run(ctx, o, idx, int32(fd), &sqe, false)
-	if _, err := d.finish(res, ctxDone, ctx, err); err != nil {
+	r := d.run(ctx, o, idx, int32(fd), &sqe, false)
+	if _, err := d.finish(ctx, r); err != nil {
 		return unix.Stat_t{}, err
 	}
 	return statxToStat(&o.statx), nil

@@ -56,10 +56,24 @@ func (d *uringDriver) acquireWaiting(ctx context.Context) (*op, uint32, error) {
 	return d.slab.op(idx), idx, nil
 }
 
+// outcome is how a request made by run ended: with err set if it was
+// not made (ctx done first, the driver closed), else with the CQE's
+// result res (-ECANCELED if the driver closed before a retry); ctxDone
+// says ctx was done, so the request was cancelled or never made.
+type outcome struct {
+	res     int32
+	ctxDone bool
+	err     error
+}
+
+// completedAfterCancel reports whether the request succeeded although ctx
+// had cancelled it: a descriptor it created (open, accept) has no owner
+// and must be closed.
+func (r outcome) completedAfterCancel() bool { return r.err == nil && r.ctxDone && r.res >= 0 }
+
 // run submits sqe, the request of record idx, on behalf of descriptor fd
-// and waits for its completion, cancelling it if ctx is done first. It
-// returns the CQE result and whether the op was cancelled through ctx.
-// The record stays owned by the caller, which releases it.
+// and waits for its completion, cancelling it if ctx is done first. The
+// record stays owned by the caller, which releases it.
 //
 // With retryAgain (reads, writes, receives, sends, accepts), a result of
 // EAGAIN is not returned but the request made again: the kernel can fail
@@ -69,19 +83,20 @@ func (d *uringDriver) acquireWaiting(ctx context.Context) (*op, uint32, error) {
 // forbids waiting), which is no answer for a caller that asked to wait.
 // The op stays counted in flight across the retry, and the retry counts
 // as a new op on fd, so a concurrent CancelFD cancels it too.
-func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE, retryAgain bool) (res int32, ctxDone bool, err error) {
+func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe *uring.SQE, retryAgain bool) outcome {
 	if err := doneErr(ctx); err != nil {
-		return 0, true, err
+		return outcome{ctxDone: true, err: err}
 	}
 	st, err := d.start(o, idx, fd, sqe)
 	if err != nil {
-		return 0, false, err
+		return outcome{err: err}
 	}
 	defer d.end(fd, st)
 
 	if testHookSubmitted != nil {
 		testHookSubmitted()
 	}
+	ctxDone := false
 	for {
 		// ctx is checked before waiting so that a ctx that is already
 		// done always takes the cancel path, whatever the select below
@@ -100,7 +115,7 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 			d.cancelAndWait(o, d.slab.ud(idx))
 		}
 		if ctxDone || !retryAgain || o.res != -int32(syscall.EAGAIN) {
-			return o.res, ctxDone, nil
+			return outcome{res: o.res, ctxDone: ctxDone}
 		}
 		// Make the request again under a new generation of the record.
 		o.gen.Add(1)
@@ -110,10 +125,10 @@ func (d *uringDriver) run(ctx context.Context, o *op, idx uint32, fd int32, sqe 
 		if d.closed {
 			d.mu.Unlock()
 			o.state.Store(stateIdle)
-			return -int32(syscall.ECANCELED), false, nil
+			return outcome{res: -int32(syscall.ECANCELED)}
 		}
 		st.seq++
-		d.submitLocked(sqe)
+		d.submitUnlock(sqe)
 	}
 }
 
@@ -130,7 +145,7 @@ func (d *uringDriver) start(o *op, idx uint32, fd int32, sqe *uring.SQE) (*fdSta
 		o.state.Store(stateIdle)
 		return nil, err
 	}
-	d.submitLocked(sqe)
+	d.submitUnlock(sqe)
 	return st, nil
 }
 
@@ -150,15 +165,16 @@ func (d *uringDriver) end(fd int32, st *fdState) {
 	d.mu.Unlock()
 }
 
-// submitLocked queues sqe (copied) for the kernel. It is called with mu
-// held and returns with mu released.
+// submitUnlock queues sqe (copied) for the kernel and unlocks mu: the
+// caller must hold mu, and submitUnlock returns with it released. It
+// never holds mu inside io_uring_enter, so others queue meanwhile.
 //
 // Single issuer: the completion thread submits; wake it if it sleeps.
 // Shared: if no other goroutine is submitting, the caller becomes the
 // submitter and enters the kernel until the backlog is empty (flat
 // combining: while it is in the kernel, others queue behind it, and its
 // next enter carries them all).
-func (d *uringDriver) submitLocked(sqe *uring.SQE) {
+func (d *uringDriver) submitUnlock(sqe *uring.SQE) {
 	d.backlog = append(d.backlog, *sqe)
 	if d.cfg.singleIssuer {
 		wake := d.sleeping
@@ -326,7 +342,7 @@ func (d *uringDriver) submitCancel(idx uint32, target uint64, fd int, flags uint
 	c.state.Store(stateWait)
 	d.cancelled.Add(1)
 	d.mu.Lock()
-	d.submitLocked(&sqe)
+	d.submitUnlock(&sqe)
 }
 
 // reap is the completion thread: it creates the ring, reports the
@@ -370,7 +386,7 @@ func (d *uringDriver) drain() (n int, stop, woken bool) {
 }
 
 // loopShared reaps for the shared-submission design, where submitting
-// goroutines enter the kernel themselves (submitLocked).
+// goroutines enter the kernel themselves (submitUnlock).
 func (d *uringDriver) loopShared() {
 	for {
 		n, stop, _ := d.drain()
@@ -489,25 +505,27 @@ func (d *uringDriver) complete(ud uint64, res int32, flags uint32) {
 	}
 }
 
-// result turns a CQE result into the op methods' (n, error) convention.
-func result(res int32, ctxDone bool, ctx context.Context, err error) (int, error) {
-	if err != nil {
-		return 0, err
+// result turns r into the op methods' (n, error) convention.
+func (r outcome) result(ctx context.Context) (int, error) {
+	if r.err != nil {
+		return 0, r.err
 	}
-	if res >= 0 {
-		return int(res), nil
+	if r.res >= 0 {
+		return int(r.res), nil
 	}
-	errno := syscall.Errno(-res)
+	errno := syscall.Errno(-r.res)
 	// EAGAIN: a cancelled request the kernel had failed as in run's
 	// retryAgain. None of these transferred anything.
-	if ctxDone && (errno == syscall.ECANCELED || errno == syscall.EINTR || errno == syscall.EAGAIN) {
+	if r.ctxDone && (errno == syscall.ECANCELED || errno == syscall.EINTR || errno == syscall.EAGAIN) {
 		return 0, ctx.Err()
 	}
 	return 0, errno
 }
 
-func (d *uringDriver) finish(res int32, ctxDone bool, ctx context.Context, err error) (int, error) {
-	n, err := result(res, ctxDone, ctx, err)
+// finish is r.result(ctx), with a request cancelled by Shutdown reported
+// as ErrClosed.
+func (d *uringDriver) finish(ctx context.Context, r outcome) (int, error) {
+	n, err := r.result(ctx)
 	if err == syscall.ECANCELED && d.isClosed.Load() {
 		err = ErrClosed
 	}

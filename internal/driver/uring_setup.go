@@ -83,7 +83,7 @@ var requiredFeatures = []struct {
 // channel. Who moves the backlog into the SQ and enters the kernel
 // depends on cfg.singleIssuer: the completion thread (default; see
 // loopSingleIssuer), or the first op goroutine that finds no submission
-// in progress (see submitLocked).
+// in progress (see submitUnlock).
 type uringDriver struct {
 	reason string
 	cfg    config
@@ -241,7 +241,7 @@ func (d *uringDriver) Shutdown() error {
 		stop := uring.SQE{UserData: udStop}
 		stop.PrepNop()
 		d.mu.Lock()
-		d.submitLocked(&stop)
+		d.submitUnlock(&stop)
 		<-d.reaperDone
 		d.shutErr = d.ring.Close()
 		if d.wakeFd >= 0 {
