@@ -3,8 +3,6 @@ package driver
 import (
 	"context"
 	"encoding/binary"
-	"runtime"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -145,22 +143,9 @@ func (a *sockaddrArgs) decode() unix.Sockaddr {
 // case nothing was transferred; otherwise n and err are its result, n = 0
 // with a nil err meaning, for a receive, that the peer closed its side.
 func TrySocket(fd int, p []byte, send bool) (n int, err error, ok bool) {
-	trap, flags := uintptr(unix.SYS_RECVFROM), 0
 	if send {
-		trap, flags = unix.SYS_SENDTO, unix.MSG_NOSIGNAL
+		return TrySendTo(fd, p, nil, 0)
 	}
-	for {
-		r, _, errno := unix.Syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)),
-			uintptr(flags|unix.MSG_DONTWAIT), 0, 0)
-		runtime.KeepAlive(p)
-		switch errno {
-		case 0:
-			return int(r), nil, true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return 0, nil, false
-		}
-		return 0, errno, true
-	}
+	n, _, err, ok = TryRecvFrom(fd, p, nil)
+	return n, err, ok
 }
