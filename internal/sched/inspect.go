@@ -75,7 +75,6 @@ type inspector struct {
 	grew         int64                // the clock reading when the slab last grew
 	ids          uint64               // the last ID given
 	live         int                  // records in use
-	waiting      int                  // tasks in state Waiting
 	busy, busyAt int64                // ticks of workers held, summed, up to the reading busyAt
 	ioKinds      uint32               // kinds whose durations the io histogram counts
 	queue, io    Histogram
@@ -84,7 +83,7 @@ type inspector struct {
 
 // WaitCount counts the waits of one kind.
 type WaitCount struct {
-	Now   int64         // tasks waiting there now
+	Now   int64         // tasks waiting there now (counted from the records by Stats)
 	Count int64         // waits that ended
 	Total time.Duration // the time those waits took, summed
 	total int64         // the same, in ticks, while the scheduler counts
@@ -145,10 +144,6 @@ func (s *Scheduler) drop(t *Task, now int64) {
 		return
 	}
 	in := &s.ins
-	if r.state == Waiting {
-		in.waiting--
-		in.waits[r.kind].Now--
-	}
 	*r = record{nextFree: in.free}
 	in.free, t.slot = t.slot, 0
 	if in.live--; in.live == 0 && len(in.slab) > 1 && clock.Duration(now-in.grew) > shrinkAfter {
@@ -193,8 +188,6 @@ func (s *Scheduler) left(t *Task, l label, now int64) {
 	}
 	if r := s.rec(t); r != nil {
 		r.state, r.at, r.kind, r.arg, r.region = Waiting, now, l.kind, l.arg, l.region
-		s.ins.waiting++
-		s.ins.waits[l.kind].Now++
 	}
 }
 
@@ -230,13 +223,11 @@ func (s *Scheduler) endWait(t *Task, now int64, keepRegion bool) *trace.Region {
 	in := &s.ins
 	d := max(0, now-r.at)
 	w := &in.waits[r.kind]
-	w.Now--
 	w.Count++
 	w.total += d
 	if in.ioKinds&(1<<r.kind) != 0 {
 		in.io.add(d)
 	}
-	in.waiting--
 	r.state, r.at, r.kind, r.arg = Runnable, now, KindNone, nil
 	if keepRegion {
 		return nil

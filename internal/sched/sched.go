@@ -88,6 +88,9 @@ type Task struct {
 	// which gets the permit back when this one ends. Set before the task
 	// starts, read by its own goroutine.
 	lender *Task
+	// gaveBack is set when a task run inline gave its permit back to its
+	// lender as it ended; read by RunInline on the same goroutine.
+	gaveBack bool
 	// inlinePanic is set when a panic of a task run inline on this task's
 	// goroutine is unwinding through it; only that goroutine touches it.
 	inlinePanic bool
@@ -147,6 +150,7 @@ func (t *Task) Finish(panicked bool) (next *Task) {
 	}
 	if l := t.lender; l != nil {
 		t.s.lentBack(t, l)
+		t.gaveBack = true
 		l.took() // the permit goes back to the task that lent it
 		return nil
 	}
@@ -199,9 +203,11 @@ func (t *Task) RunInline(child *Task) bool {
 	s.mu.Unlock()
 	child.state.Store(holding) // the permit moves: running is unchanged
 	child.runner.RunTask()     // its Finish gives the permit back to t
-	if t.state.Load() == released {
+	if !child.gaveBack {
 		// child ended while another goroutine held its released state, so
-		// its permit went back to the scheduler: queue for one.
+		// its permit went back to the scheduler: queue for one. (t's state
+		// cannot tell: once the permit is back, a goroutine waiting with
+		// t's context may release it again at once.)
 		t.Acquire()
 	}
 	return true
@@ -442,10 +448,22 @@ func (s *Scheduler) Stats() Stats {
 	now := clock.Now()
 	s.mu.Lock()
 	s.account(now)
-	st.Running, st.Runnable, st.Waiting = int64(s.running), int64(s.queued), int64(s.ins.waiting)
+	st.Running, st.Runnable = int64(s.running), int64(s.queued)
 	st.MaxRunning = int64(s.maxRunning)
 	busy := s.ins.busy
 	st.Queue, st.IO, st.Waits = s.ins.queue, s.ins.io, s.ins.waits
+	// The tasks waiting now are counted from the records themselves, not
+	// kept in counters beside them: a wait entered by a goroutine other
+	// than the task's own can race with the task's end, and a counter
+	// kept apart drifted there (TestForeignGoroutineWaits).
+	for _, c := range s.ins.slab {
+		for i := range c {
+			if r := &c[i]; r.state == Waiting {
+				st.Waiting++
+				st.Waits[r.kind].Now++
+			}
+		}
+	}
 	s.mu.Unlock()
 	st.Busy = clock.Duration(busy)
 	for i := range st.Waits {
