@@ -16,7 +16,7 @@ func Recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
 		return v, ok, nil
 	default:
 	}
-	t := suspendFor(ctx, waitRecv, nil)
+	wt := beginWait(ctx, waitRecv, nil)
 	if done := ctx.Done(); done == nil {
 		v, ok = <-ch // a plain receive is cheaper than a select
 	} else {
@@ -26,7 +26,7 @@ func Recv[T any](ctx context.Context, ch <-chan T) (v T, ok bool, err error) {
 			err = ctx.Err()
 		}
 	}
-	resume(t)
+	wt.end()
 	return v, ok, err
 }
 
@@ -42,11 +42,11 @@ func Send[T any](ctx context.Context, ch chan<- T, v T) error {
 		return nil
 	default:
 	}
-	t := suspendFor(ctx, waitSend, nil)
+	wt := beginWait(ctx, waitSend, nil)
 	// The channel may be closed while we wait, and the send then panics:
 	// take the worker back first, so that a task recovering from the panic
 	// does not run without one.
-	defer resume(t)
+	defer wt.end()
 	done := ctx.Done()
 	if done == nil {
 		ch <- v // a plain send is cheaper than a select

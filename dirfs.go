@@ -151,9 +151,9 @@ func (f *fsFile) ReadDir(n int) ([]fs.DirEntry, error) {
 	if err := f.ctx.Err(); err != nil {
 		return nil, &fs.PathError{Op: "readdirent", Path: f.name, Err: err}
 	}
-	t := suspendFor(f.ctx, waitPath, &f.name)
+	wt := beginWait(f.ctx, waitPath, &f.name)
 	ents, err := f.dir.ReadDir(n)
-	resume(t)
+	wt.end()
 	if err != nil && err != io.EOF {
 		err = rename(err, f.name)
 	}

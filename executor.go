@@ -476,11 +476,3 @@ func FromContext(ctx context.Context) (*Executor, bool) {
 	}
 	return nil, false
 }
-
-// resume queues a task that suspendFor (tasks.go) suspended for a worker,
-// and returns once it has one.
-func resume(t *sched.Task) {
-	if t != nil {
-		t.Acquire()
-	}
-}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/executor-go/executor/internal/driver"
-	"github.com/executor-go/executor/internal/sched"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,9 +59,9 @@ func OpenFile(ctx context.Context, name string, flag int, perm fs.FileMode) (*Fi
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	t := suspendFor(ctx, waitOpen, &name)
+	wt := beginWait(ctx, waitOpen, &name)
 	fd, err := d.Open(ctx, unix.AT_FDCWD, name, flag, syscallMode(perm))
-	resume(t)
+	wt.end()
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -146,29 +145,20 @@ func (f *File) wrap(op string, err error) error {
 	return &fs.PathError{Op: op, Path: f.name, Err: err}
 }
 
-// opWait gives a task's worker up the first time an operation must wait,
-// and takes it back once at the end: an operation that completes without a
-// wait (a page-cache hit) keeps the worker and costs no hand-off.
+// opWait is a file operation's wait: the worker is given up the first
+// time the operation must wait, and taken back once at the end, so that an
+// operation that completes without a wait (a page-cache hit) keeps the
+// worker and costs no hand-off.
 type opWait struct {
-	ctx       context.Context
-	t         *sched.Task
-	suspended bool
-	missed    bool // an inline attempt has just failed: wait at once
+	wait
+	missed bool // an inline attempt has just failed: wait at once
 }
-
-func (w *opWait) suspend(kind waitKind, name *string) {
-	if !w.suspended {
-		w.t, w.suspended = suspendFor(w.ctx, kind, name), true
-	}
-}
-
-func (w *opWait) resume() { resume(w.t) }
 
 // transfer makes one read or write of p at off (the file position if
 // off < 0): inline if the driver can do it without a wait, otherwise with
 // the worker given up.
 func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error) {
-	if in := f.inliner; in != nil && !w.suspended && w.ctx.Err() == nil {
+	if in := f.inliner; in != nil && !w.begun && w.ctx.Err() == nil {
 		if !w.missed {
 			var n int
 			var err error
@@ -183,13 +173,13 @@ func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error)
 			}
 		}
 		w.missed = false
-		w.suspend(rwWait(write), &f.name)
+		w.begin(rwWait(write), &f.name)
 		if write {
 			return in.WaitWriteAt(w.ctx, f.fd, p, off)
 		}
 		return in.WaitReadAt(w.ctx, f.fd, p, off)
 	}
-	w.suspend(rwWait(write), &f.name)
+	w.begin(rwWait(write), &f.name)
 	if write {
 		return f.d.WriteAt(w.ctx, f.fd, p, off)
 	}
@@ -231,8 +221,8 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64, missed bool) (n 
 	if off < 0 {
 		return 0, &fs.PathError{Op: "readat", Path: f.name, Err: errors.New("negative offset")}
 	}
-	w := opWait{ctx: ctx, missed: missed}
-	defer w.resume()
+	w := opWait{wait: wait{ctx: ctx}, missed: missed}
+	defer w.end()
 	for len(p) > 0 {
 		m, err := f.transfer(&w, p, off, false)
 		if err != nil {
@@ -259,9 +249,9 @@ func (f *File) Read(ctx context.Context, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	w := opWait{ctx: ctx}
+	w := opWait{wait: wait{ctx: ctx}}
 	n, err := f.transfer(&w, p, -1, false)
-	w.resume()
+	w.end()
 	if err != nil {
 		return n, f.wrap("read", err)
 	}
@@ -306,8 +296,8 @@ func (f *File) Write(ctx context.Context, p []byte) (int, error) {
 
 // write writes all of p at off (the file position if off < 0).
 func (f *File) write(ctx context.Context, p []byte, off int64) (n int, err error) {
-	w := opWait{ctx: ctx}
-	defer w.resume()
+	w := opWait{wait: wait{ctx: ctx}}
+	defer w.end()
 	for len(p) > 0 {
 		m, err := f.transfer(&w, p, off, true)
 		if err != nil {
@@ -332,9 +322,9 @@ func (f *File) Sync(ctx context.Context) error {
 		return err
 	}
 	defer f.release()
-	t := suspendFor(ctx, waitSync, &f.name)
+	wt := beginWait(ctx, waitSync, &f.name)
 	err := f.d.Fsync(ctx, f.fd, false)
-	resume(t)
+	wt.end()
 	return f.wrap("sync", err)
 }
 
@@ -345,9 +335,9 @@ func (f *File) Stat(ctx context.Context) (fs.FileInfo, error) {
 		return nil, err
 	}
 	defer f.release()
-	t := suspendFor(ctx, waitStat, &f.name)
+	wt := beginWait(ctx, waitStat, &f.name)
 	st, err := f.d.Stat(ctx, f.fd)
-	resume(t)
+	wt.end()
 	if err != nil {
 		return nil, f.wrap("stat", err)
 	}

@@ -34,9 +34,9 @@ func (f *File) fdCall(ctx context.Context, op string, call func(fo driver.FileOp
 		return err
 	}
 	defer f.release()
-	t := suspendFor(ctx, waitPath, &f.name)
+	wt := beginWait(ctx, waitPath, &f.name)
 	err := call(f.d.(driver.FileOps)) // both backends have them
-	resume(t)
+	wt.end()
 	return f.wrap(op, err)
 }
 

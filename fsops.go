@@ -50,9 +50,9 @@ func pathCall(ctx context.Context, op, path string, call func(fo driver.FileOps)
 	if err != nil {
 		return &fs.PathError{Op: op, Path: path, Err: err}
 	}
-	t := suspendFor(ctx, waitPath, &path)
+	wt := beginWait(ctx, waitPath, &path)
 	err = call(fo)
-	resume(t)
+	wt.end()
 	if err != nil {
 		return pathErr(op, path, err)
 	}
@@ -112,8 +112,8 @@ func Remove(ctx context.Context, name string) error {
 	if err != nil {
 		return &fs.PathError{Op: "remove", Path: name, Err: err}
 	}
-	t := suspendFor(ctx, waitPath, &name)
-	defer resume(t)
+	wt := beginWait(ctx, waitPath, &name)
+	defer wt.end()
 	err = fo.Unlinkat(ctx, unix.AT_FDCWD, name, 0)
 	if err == nil {
 		return nil
@@ -165,9 +165,9 @@ func Rename(ctx context.Context, oldpath, newpath string) error {
 			return linkErr(syscall.EEXIST)
 		}
 	}
-	t := suspendFor(ctx, waitPath, &oldpath)
+	wt := beginWait(ctx, waitPath, &oldpath)
 	err = fo.Renameat(ctx, unix.AT_FDCWD, oldpath, unix.AT_FDCWD, newpath)
-	resume(t)
+	wt.end()
 	if err != nil {
 		return linkErr(err)
 	}
@@ -226,9 +226,9 @@ func ReadDir(ctx context.Context, name string) ([]fs.DirEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	t := suspendFor(ctx, waitPath, &name)
+	wt := beginWait(ctx, waitPath, &name)
 	ents, err := os.ReadDir(name)
-	resume(t)
+	wt.end()
 	return ents, err
 }
 

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/executor-go/executor/internal/driver"
-	"github.com/executor-go/executor/internal/sched"
 	"golang.org/x/sys/unix"
 )
 
@@ -107,9 +106,9 @@ func Listen(ctx context.Context, network, address string) (*Listener, error) {
 		}
 		laddr, family, sa = ua, unix.AF_UNIX, &unix.SockaddrUnix{Name: ua.Name}
 	} else {
-		t := suspendFor(ctx, waitResolve, &address)
+		wt := beginWait(ctx, waitResolve, &address)
 		ta, err := net.ResolveTCPAddr(network, address)
-		resume(t)
+		wt.end()
 		if err != nil {
 			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 		}
@@ -307,9 +306,9 @@ func (l *Listener) Accept(ctx context.Context) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, l.opErr(context.Cause(ctx))
 	}
-	t := suspendFor(ctx, waitAccept, &l.addr)
+	wt := beginWait(ctx, waitAccept, &l.addr)
 	nfd, rsa, err := l.s.Accept(ctx, l.fd)
-	resume(t)
+	wt.end()
 	if err != nil {
 		return nil, l.opErr(sockErr("accept", ctx, err))
 	}
@@ -333,8 +332,8 @@ func (l *Listener) acceptNet(ctx context.Context) (*Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, l.opErr(context.Cause(ctx))
 	}
-	t := suspendFor(ctx, waitAccept, &l.addr)
-	defer resume(t)
+	wt := beginWait(ctx, waitAccept, &l.addr)
+	defer wt.end()
 	var nc net.Conn
 	var err error
 	l.amu.Lock()
@@ -413,16 +412,16 @@ func Dial(ctx context.Context, network, address string) (*Conn, error) {
 	}
 	if s == nil || isDatagram(network) {
 		var dialer net.Dialer
-		t := suspendFor(ctx, waitConnect, &address)
+		wt := beginWait(ctx, waitConnect, &address)
 		nc, err := dialer.DialContext(ctx, network, address)
-		resume(t)
+		wt.end()
 		if err != nil {
 			return nil, err
 		}
 		return newNetConn(network, nc)
 	}
-	t := suspendFor(ctx, waitConnect, &address)
-	defer resume(t)
+	wt := beginWait(ctx, waitConnect, &address)
+	defer wt.end()
 	if network == "unix" {
 		ua, err := net.ResolveUnixAddr(network, address)
 		if err != nil {
@@ -635,9 +634,9 @@ func (c *Conn) Read(ctx context.Context, p []byte) (int, error) {
 	// No receive is tried before the worker is given up: the driver's Recv
 	// tries one itself, and a second attempt here cost a failed system call
 	// per wait in ping-pong echo for no measured gain (bench/netbench).
-	t := suspendFor(ctx, waitRead, &c.raddr)
+	wt := beginWait(ctx, waitRead, &c.raddr)
 	n, err := c.s.Recv(ctx, c.fd, p)
-	resume(t)
+	wt.end()
 	if err != nil {
 		return 0, c.opErr("read", sockErr("read", ctx, err))
 	}
@@ -687,11 +686,11 @@ func (c *Conn) Write(ctx context.Context, p []byte) (int, error) {
 			c.wmu.Unlock()
 			return n, nil
 		}
-		t := suspendFor(ctx, waitWrite, &c.raddr)
-		defer resume(t)
+		wt := beginWait(ctx, waitWrite, &c.raddr)
+		defer wt.end()
 	} else {
-		t := suspendFor(ctx, waitWrite, &c.raddr)
-		defer resume(t)
+		wt := beginWait(ctx, waitWrite, &c.raddr)
+		defer wt.end()
 		// Lock after giving up the worker: a writer queued behind
 		// another must not hold one.
 		c.wmu.Lock()
@@ -747,12 +746,11 @@ func (c *Conn) transfer(ctx context.Context, r *rawIO, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var t *sched.Task
-	suspended := false
+	w := wait{ctx: ctx}
 	if !r.mu.TryLock() {
 		// Another call in this direction is in progress: queue behind it
 		// without a worker.
-		t, suspended = suspendFor(ctx, r.kind, &c.raddr), true
+		w.begin(r.kind, &c.raddr)
 		r.mu.Lock()
 	}
 	defer r.mu.Unlock()
@@ -761,19 +759,17 @@ func (c *Conn) transfer(ctx context.Context, r *rawIO, p []byte) (int, error) {
 	} else {
 		r.watch.watch(ctx, r.setDeadline)
 	}
-	if !r.send && r.waited && !suspended {
+	if !r.send && r.waited {
 		// The last read had to wait: so will this one, most likely (a
 		// request-response protocol reads right after it answered).
 		// Give the worker up before the attempt rather than hold it
 		// through a receive that fails.
-		t, suspended = suspendFor(ctx, r.kind, &c.raddr), true
+		w.begin(r.kind, &c.raddr)
 	}
-	r.start(ctx, p, t, suspended)
+	r.start(p, w)
 	err := raw(r.attempt)
-	n, t, suspended, serr := r.end()
-	if suspended {
-		resume(t)
-	}
+	n, w, serr := r.finish()
+	w.end()
 	switch {
 	case err != nil:
 		return n, c.opErr(op, r.watch.cause(ctx, rawErr(err)))
@@ -801,12 +797,10 @@ type rawIO struct {
 	waited bool     // the last call had to wait
 
 	// The call in progress.
-	ctx       context.Context
-	p         []byte
-	n         int
-	err       error
-	t         *sched.Task
-	suspended bool
+	w   wait // its wait, begun when an attempt would block
+	p   []byte
+	n   int
+	err error
 }
 
 func (r *rawIO) init(send bool, setDeadline func(time.Time) error, peer *net.Addr) {
@@ -814,18 +808,18 @@ func (r *rawIO) init(send bool, setDeadline func(time.Time) error, peer *net.Add
 	r.attempt = r.try
 }
 
-// start sets up a call of p; t and suspended say whether the task has
-// given its worker up already.
-func (r *rawIO) start(ctx context.Context, p []byte, t *sched.Task, suspended bool) {
-	r.ctx, r.p, r.n, r.err, r.t, r.suspended = ctx, p, 0, nil, t, suspended
+// start sets up a call of p, with w its wait (begun already, or not).
+func (r *rawIO) start(p []byte, w wait) {
+	r.w, r.p, r.n, r.err = w, p, 0, nil
 	r.waited = false
 }
 
-// end returns the call's result and drops the references it held.
-func (r *rawIO) end() (n int, t *sched.Task, suspended bool, err error) {
-	n, t, suspended, err = r.n, r.t, r.suspended, r.err
-	r.ctx, r.p, r.err, r.t = nil, nil, nil, nil
-	return n, t, suspended, err
+// finish returns the call's result and its wait, for the caller to end,
+// and drops the references it held.
+func (r *rawIO) finish() (n int, w wait, err error) {
+	n, w, err = r.n, r.w, r.err
+	r.w, r.p, r.err = wait{}, nil, nil
+	return n, w, err
 }
 
 // try is the RawConn callback: it receives once, or sends until p is
@@ -840,9 +834,7 @@ func (r *rawIO) try(fd uintptr) bool {
 		m, err, ok := driver.TrySocket(int(fd), q, r.send)
 		if !ok {
 			r.waited = true
-			if !r.suspended {
-				r.t, r.suspended = suspendFor(r.ctx, r.kind, r.peer), true
-			}
+			r.w.begin(r.kind, r.peer)
 			return false
 		}
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/executor-go/executor/internal/driver"
-	"github.com/executor-go/executor/internal/sched"
 	"golang.org/x/sys/unix"
 )
 
@@ -43,9 +42,9 @@ func ListenPacket(ctx context.Context, network, address string) (*PacketConn, er
 		return nil, &net.OpError{Op: "listen", Net: network, Err: net.UnknownNetworkError(network)}
 	}
 	var lc net.ListenConfig
-	t := suspendFor(ctx, waitResolve, &address)
+	wt := beginWait(ctx, waitResolve, &address)
 	pc, err := lc.ListenPacket(ctx, network, address)
-	resume(t)
+	wt.end()
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +144,7 @@ func (c *PacketConn) do(ctx context.Context, r *dgramIO, p []byte, to net.Addr) 
 	if err := ctx.Err(); err != nil {
 		return 0, nil, c.opErr(op, to, context.Cause(ctx))
 	}
-	t, suspended := lockQueued(ctx, &r.mu, rwWait(r.send))
+	w := lockQueued(ctx, &r.mu, rwWait(r.send))
 	defer r.mu.Unlock()
 	if r.send {
 		if to == nil {
@@ -153,26 +152,22 @@ func (c *PacketConn) do(ctx context.Context, r *dgramIO, p []byte, to net.Addr) 
 		}
 		n, err := c.encode(to, &r.addr)
 		if err != nil {
-			if suspended {
-				resume(t)
-			}
+			w.end()
 			return 0, nil, c.opErr(op, to, err)
 		}
 		r.addrLen = n
 	}
 	r.watch.watchOrRelease(ctx, r.setDeadline)
-	if !r.send && r.waited && !suspended {
+	if !r.send && r.waited {
 		// The last receive had to wait: so will this one, most likely.
-		t, suspended = suspendFor(ctx, waitRead, nil), true
+		w.begin(waitRead, nil)
 	}
-	r.ctx, r.p, r.n, r.err, r.t, r.suspended, r.waited = ctx, p, 0, nil, t, suspended, false
+	r.w, r.p, r.n, r.err, r.waited = w, p, 0, nil, false
 	err := raw(r.attempt)
 	n, serr := r.n, r.err
-	t, suspended = r.t, r.suspended
-	r.ctx, r.p, r.err, r.t = nil, nil, nil, nil
-	if suspended {
-		resume(t)
-	}
+	w = r.w
+	r.w, r.p, r.err = wait{}, nil, nil
+	w.end()
 	switch {
 	case err != nil:
 		return 0, nil, c.opErr(op, to, r.watch.cause(ctx, rawErr(err)))
@@ -253,14 +248,12 @@ type dgramIO struct {
 	waited bool // the last call had to wait
 
 	// The call in progress.
-	ctx       context.Context
-	p         []byte
-	n         int
-	err       error
-	t         *sched.Task
-	suspended bool
-	addr      unix.RawSockaddrAny // the sender's, or the destination
-	addrLen   uint32
+	w       wait // its wait, begun when an attempt would block
+	p       []byte
+	n       int
+	err     error
+	addr    unix.RawSockaddrAny // the sender's, or the destination
+	addrLen uint32
 }
 
 func (r *dgramIO) init(send bool, setDeadline func(time.Time) error) {
@@ -280,9 +273,7 @@ func (r *dgramIO) try(fd uintptr) bool {
 	}
 	if !ok {
 		r.waited = true
-		if !r.suspended {
-			r.t, r.suspended = suspendFor(r.ctx, rwWait(r.send), nil), true
-		}
+		r.w.begin(rwWait(r.send), nil)
 		return false
 	}
 	return true
@@ -303,21 +294,22 @@ func (c *Conn) writeEmptyDatagram(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, c.opErr("write", context.Cause(ctx))
 	}
-	t := suspendFor(ctx, waitWrite, &c.raddr)
+	wt := beginWait(ctx, waitWrite, &c.raddr)
 	_, err := c.nc.Write(nil)
-	resume(t)
+	wt.end()
 	return 0, err
 }
 
-// lockQueued locks mu, one direction of a socket's calls. If another call
-// holds it, the task gives its worker up first (t, true), so that a call
-// queued behind another holds none.
-func lockQueued(ctx context.Context, mu *sync.Mutex, kind waitKind) (t *sched.Task, suspended bool) {
+// lockQueued locks mu, one direction of a socket's calls, and returns the
+// call's wait. If another call holds mu, the wait begins first, so that a
+// call queued behind another holds no worker.
+func lockQueued(ctx context.Context, mu *sync.Mutex, kind waitKind) wait {
+	w := wait{ctx: ctx}
 	if !mu.TryLock() {
-		t, suspended = suspendFor(ctx, kind, nil), true
+		w.begin(kind, nil)
 		mu.Lock()
 	}
-	return t, suspended
+	return w
 }
 
 // watchOrRelease watches ctx, or, if ctx can never be done, drops the

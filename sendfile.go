@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/executor-go/executor/internal/driver"
-	"github.com/executor-go/executor/internal/sched"
 	"golang.org/x/sys/unix"
 )
 
@@ -81,15 +80,13 @@ var testHookKernelCopy func(n int)
 // until remain bytes (or the whole file, if remain < 0) are sent, and
 // gives the task's worker up before the poller's first wait.
 type kernelCopy struct {
-	ctx       context.Context
-	src       int
-	off       int64
-	remain    int64
-	written   int64
-	err       error
-	t         *sched.Task
-	suspended bool
-	fallback  bool // the source cannot be sent with sendfile(2)
+	w        wait
+	src      int
+	off      int64
+	remain   int64
+	written  int64
+	err      error
+	fallback bool // the source cannot be sent with sendfile(2)
 }
 
 func (k *kernelCopy) attempt(fd uintptr) bool {
@@ -111,9 +108,7 @@ func (k *kernelCopy) attempt(fd uintptr) bool {
 		switch {
 		case err == syscall.EINTR:
 		case err == syscall.EAGAIN:
-			if !k.suspended {
-				k.t, k.suspended = suspendFor(k.ctx, waitWrite, nil), true
-			}
+			k.w.begin(waitWrite, nil)
 			return false
 		case (err == syscall.EINVAL || err == syscall.ENOSYS) && k.written == 0:
 			k.fallback = true
@@ -132,9 +127,7 @@ func (k *kernelCopy) attempt(fd uintptr) bool {
 // that raw or sendfile(2) reported.
 func (k *kernelCopy) run(raw func(func(uintptr) bool) error) (error, bool) {
 	err := raw(k.attempt)
-	if k.suspended {
-		resume(k.t)
-	}
+	k.w.end()
 	switch {
 	case err != nil:
 		return rawErr(err), true
@@ -148,8 +141,7 @@ func (k *kernelCopy) run(raw func(func(uintptr) bool) error) (error, bool) {
 // RawConn, serialized with Writes, with ctx watched as Write watches it.
 func (c *Conn) sendfileNet(ctx context.Context, src int, off, n int64) (int64, error, bool) {
 	r := &c.wr
-	k := kernelCopy{ctx: ctx, src: src, off: off, remain: n}
-	k.t, k.suspended = lockQueued(ctx, &r.mu, waitWrite)
+	k := kernelCopy{w: lockQueued(ctx, &r.mu, waitWrite), src: src, off: off, remain: n}
 	defer r.mu.Unlock()
 	r.watch.watchOrRelease(ctx, r.setDeadline)
 	err, handled := k.run(c.rc.Write)
@@ -180,8 +172,8 @@ func (c *Conn) spliceRing(ctx context.Context, src int, off, n int64) (int64, er
 	if err != nil || size <= 0 {
 		size = 64 << 10
 	}
-	t := suspendFor(ctx, waitWrite, &c.raddr)
-	defer resume(t)
+	wt := beginWait(ctx, waitWrite, &c.raddr)
+	defer wt.end()
 	c.wmu.Lock() // after giving the worker up: Writes queued behind a Write hold none
 	defer c.wmu.Unlock()
 	var written int64
@@ -305,7 +297,7 @@ func (b boundFile) sendTo(w io.Writer, pos int64) (int64, error, bool) {
 			return 0, err, true
 		}
 		defer b.f.release()
-		k := kernelCopy{ctx: b.ctx, src: b.f.fd, off: pos, remain: -1}
+		k := kernelCopy{w: wait{ctx: b.ctx}, src: b.f.fd, off: pos, remain: -1}
 		err, handled := k.run(rc.Write)
 		if err != nil {
 			c := w.(net.Conn)

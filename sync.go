@@ -105,7 +105,7 @@ type queueOwner interface {
 // ctx ends, with the task's worker given up meanwhile. It applies the
 // cancellation rule above and recycles w.
 func await(ctx context.Context, o queueOwner, mu *sync.Mutex, w *waiter) error {
-	t := suspendFor(ctx, o.waitKind(), nil)
+	wt := beginWait(ctx, o.waitKind(), nil)
 	var err error
 	done := ctx.Done()
 	if done == nil {
@@ -130,7 +130,7 @@ func await(ctx context.Context, o queueOwner, mu *sync.Mutex, w *waiter) error {
 	// Queue for a worker only now, holding nothing we might have to give
 	// back; a granted lock is held while we queue, as it would be while the
 	// holder computes.
-	resume(t)
+	wt.end()
 	return err
 }
 
@@ -138,7 +138,7 @@ func await(ctx context.Context, o queueOwner, mu *sync.Mutex, w *waiter) error {
 // ctx ends; in the second case it returns ctx's error. Event and WaitGroup
 // wait with it.
 func waitClosed(ctx context.Context, ch <-chan struct{}, kind waitKind) error {
-	t := suspendFor(ctx, kind, nil)
+	wt := beginWait(ctx, kind, nil)
 	var err error
 	if done := ctx.Done(); done == nil {
 		<-ch
@@ -149,6 +149,6 @@ func waitClosed(ctx context.Context, ch <-chan struct{}, kind waitKind) error {
 			err = ctx.Err()
 		}
 	}
-	resume(t)
+	wt.end()
 	return err
 }

@@ -260,12 +260,12 @@ func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
 	if h.runInline(ctx, false) {
 		// Ended on this goroutine.
 	} else if done := h.waitChan(); done != nil {
-		t := suspendFor(ctx, waitJoin, nil)
+		wt := beginWait(ctx, waitJoin, nil)
 		select {
 		case <-done:
-			resume(t)
+			wt.end()
 		case <-ctx.Done():
-			resume(t)
+			wt.end()
 			var zero T
 			return zero, ctx.Err()
 		}
@@ -282,9 +282,9 @@ func (h *JoinHandle[T]) wait(ctx context.Context) {
 	if h.runInline(ctx, true) {
 		// Ended on this goroutine.
 	} else if done := h.waitChan(); done != nil {
-		t := suspendFor(ctx, waitJoin, nil)
+		wt := beginWait(ctx, waitJoin, nil)
 		<-done
-		resume(t)
+		wt.end()
 	}
 	if h.joined != nil {
 		h.joined.Store(true)

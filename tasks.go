@@ -136,30 +136,6 @@ func waitArg(a any) string {
 	return ""
 }
 
-// suspendFor gives up the worker held by the task in ctx before a wait of
-// the given kind on arg (nil, or a pointer to the name or the address the
-// wait is about, which must not change while the task lives). It returns
-// the task to resume, or nil when there is nothing to give back (ctx
-// belongs to no task, or the task holds no worker because this is not its
-// own goroutine). While the execution trace is on, the wait is a region.
-func suspendFor(ctx context.Context, kind waitKind, arg any) *sched.Task {
-	c := lookup(ctx)
-	if c == nil || c.t == nil || !releaseFor(ctx, c.t, kind, arg) {
-		return nil
-	}
-	return c.t
-}
-
-// releaseFor gives up t's worker for a wait of the given kind on arg, as
-// t.ReleaseFor, with the wait a trace region while tracing.
-func releaseFor(ctx context.Context, t *sched.Task, kind waitKind, arg any) bool {
-	var region *trace.Region // ended by Acquire
-	if trace.IsEnabled() {
-		region = trace.StartRegion(ctx, regionNames[kind])
-	}
-	return t.ReleaseFor(uint8(kind), arg, region)
-}
-
 // rwWait is the kind of a read or a write, of a file or a socket.
 func rwWait(write bool) waitKind {
 	if write {
