@@ -82,16 +82,16 @@ type Executor struct {
 	sched *sched.Scheduler
 	ctx   context.Context // Context(): bound to e, no task
 
+	// closed is set by Shutdown. Spawn reads it to refuse a task early;
+	// the scheduler, which counts the live tasks, decides under its lock.
 	closed atomic.Bool
-	live   atomic.Int64  // tasks spawned and not yet ended, plus spawns in progress
-	idle   chan struct{} // closed when live reaches 0 after closed is set
+	idle   chan struct{} // closed once no task is live after Shutdown or drain
 	once   sync.Once     // closes idle
 
-	drvMu    sync.Mutex
-	drvDone  bool          // the driver was opened, or can no longer be
-	drv      driver.Driver // the I/O driver, opened on first use
-	drvErr   error
-	draining atomic.Bool // Run has returned: shut the driver once the last task ends
+	drvMu   sync.Mutex
+	drvDone bool          // the driver was opened, or can no longer be
+	drv     driver.Driver // the I/O driver, opened on first use
+	drvErr  error
 
 	sleepers sleepers // tasks in Sleep (timers.go)
 
@@ -133,6 +133,7 @@ func New(opts Options) (*Executor, error) {
 	}
 	e.ctx = &taskContext{parent: context.Background(), e: e}
 	e.sched.SetIOKinds(ioKinds)
+	e.sched.OnIdle(e.becameIdle)
 	return e, nil
 }
 
@@ -152,7 +153,7 @@ func (e *Executor) Context() context.Context { return e.ctx }
 func (e *Executor) Shutdown(ctx context.Context) error {
 	checkCtx(ctx)
 	e.closed.Store(true)
-	if e.live.Load() == 0 {
+	if e.sched.Close() {
 		e.becameIdle()
 	}
 	select {
@@ -171,8 +172,7 @@ func (e *Executor) becameIdle() {
 // drain arranges for the driver to stop once the last task has ended,
 // without refusing new tasks meanwhile: Run's way to leave nothing behind.
 func (e *Executor) drain() {
-	e.draining.Store(true)
-	if e.live.Load() == 0 {
+	if e.sched.Drain() {
 		e.stopDriver()
 		return
 	}
@@ -316,24 +316,6 @@ func (e *Executor) Stats() Stats {
 		QueueTime:  latencyOf(&s.Queue),
 		IOTime:     latencyOf(&s.IO),
 		Waits:      waitStats(&s.Waits),
-	}
-}
-
-// enter counts a spawn in; it reports false, counting nothing, once e is
-// shut down.
-func (e *Executor) enter() bool {
-	e.live.Add(1)
-	if e.closed.Load() {
-		e.exit()
-		return false
-	}
-	return true
-}
-
-// exit counts a task out and wakes Shutdown when the last one ends.
-func (e *Executor) exit() {
-	if e.live.Add(-1) == 0 && (e.closed.Load() || e.draining.Load()) {
-		e.becameIdle()
 	}
 }
 

@@ -120,9 +120,8 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 			h.cfg = cfg
 		}
 	}
-	if !e.enter() {
-		h.err = taskError(h.name, ErrClosed)
-		h.finished = true
+	if e.closed.Load() { // refused early; the scheduler decides below
+		h.refuse()
 		return h
 	}
 	parent, tt := taskParent(ctx, h.name) // pprof label, trace task (tasks.go)
@@ -136,10 +135,28 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 	if h.cfg != nil && h.cfg.cleanup {
 		h.cfg.entry = e.addCleanup(h.name)
 	}
-	if e.sched.Spawn(&h.stask, (*taskRunner[T])(h)) {
-		go sched.Run(&h.stask)
+	switch started, ok := e.sched.TrySpawn(&h.stask, (*taskRunner[T])(h)); {
+	case !ok: // Shutdown came first
+		if c := h.cfg; c != nil {
+			if c.entry != nil {
+				e.removeCleanup(c.entry)
+			}
+			if c.trace != nil {
+				c.trace.End()
+			}
+		}
+		h.refuse()
+	case started:
+		sched.Launch(&h.stask)
 	}
 	return h
+}
+
+// refuse ends a task that its executor, shut down, will not run.
+func (h *JoinHandle[T]) refuse() {
+	h.err = taskError(h.name, ErrClosed)
+	h.fn = nil
+	h.finished = true
 }
 
 // taskError names a task in an error that is not the task's own.
@@ -221,7 +238,6 @@ func (r *taskRunner[T]) RunTask() (next *sched.Task) {
 			close(h.done)
 		}
 		h.mu.Unlock()
-		e.exit()
 	}()
 	setLabels(&h.ctx, h.name != "")
 	h.val, h.err = h.fn(&h.ctx)

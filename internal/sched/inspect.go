@@ -75,6 +75,9 @@ type inspector struct {
 	grew         int64                // the clock reading when the slab last grew
 	ids          uint64               // the last ID given
 	live         int                  // records in use
+	spawned      int64                // tasks linked, ever
+	completed    int64                // tasks dropped (ended), ever
+	panicked     int64                // of those, the ones that ended in a panic
 	busy, busyAt int64                // ticks of workers held, summed, up to the reading busyAt
 	ioKinds      uint32               // kinds whose durations the io histogram counts
 	queue, io    Histogram
@@ -118,6 +121,7 @@ func (s *Scheduler) link(t *Task, now int64) {
 	in.free = r.nextFree
 	in.ids++
 	in.live++
+	in.spawned++
 	*r = record{t: t, id: in.ids, spawned: now, at: now, state: Runnable}
 }
 
@@ -144,9 +148,16 @@ func (s *Scheduler) drop(t *Task, now int64) {
 		return
 	}
 	in := &s.ins
+	in.completed++
+	if t.panicked {
+		in.panicked++
+	}
 	*r = record{nextFree: in.free}
 	in.free, t.slot = t.slot, 0
-	if in.live--; in.live == 0 && len(in.slab) > 1 && clock.Duration(now-in.grew) > shrinkAfter {
+	if in.live--; in.live == 0 && (s.closed || s.draining) {
+		s.idleNow = true // reported by unlockAfterEnd
+	}
+	if in.live == 0 && len(in.slab) > 1 && clock.Duration(now-in.grew) > shrinkAfter {
 		// Idle: give back the chunks that a burst of tasks needed.
 		first := in.slab[0]
 		clear(first[:])
@@ -162,7 +173,7 @@ func (t *Task) forget() {
 	now := clock.Now()
 	t.s.mu.Lock()
 	t.s.drop(t, now)
-	t.s.mu.Unlock()
+	t.s.unlockAfterEnd()
 }
 
 // run records that t got a worker at now: its time in the queue ends.
@@ -252,7 +263,7 @@ func (s *Scheduler) lentBack(child, t *Task) {
 	s.drop(child, now)
 	s.woke(t, now) // RunInline's wait has no trace region
 	s.run(t, now)
-	s.mu.Unlock()
+	s.unlockAfterEnd()
 }
 
 // account adds the time workers were held since the last change of their

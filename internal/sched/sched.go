@@ -37,13 +37,14 @@ type Scheduler struct {
 
 	ins inspector // the live tasks and the timings, guarded by mu (inspect.go)
 
-	// Counted apart from mu, each on its own cache line: the spawning
-	// goroutine and the finishing tasks touch them from different cores.
-	_         [64]byte
-	spawned   atomic.Int64
-	_         [56]byte
-	completed atomic.Int64
-	panicked  atomic.Int64
+	// Shutting down, guarded by mu. The count of live tasks is the
+	// inspector's (ins.live): a task is live from TrySpawn until its record
+	// is dropped as it ends, so the executor keeps no counter of its own,
+	// which every spawn and every end would write from different cores.
+	closed   bool   // Close was called: TrySpawn refuses tasks
+	draining bool   // Drain was called
+	idleNow  bool   // the last task has just ended while closed or draining
+	onIdle   func() // called (without mu) once idleNow is set; see OnIdle
 }
 
 // New returns a scheduler with the given number of permits (at least 1).
@@ -78,12 +79,13 @@ type Task struct {
 	slot  uint32 // of the task's inspection record, or 0; guarded by s.mu (inspect.go)
 
 	next, prev *Task // queue links, guarded by s.mu
-	started    bool  // has a goroutine (or is about to); guarded by s.mu
-	// wake is the hand-off signal of a started task queued for a permit,
-	// made by the task's goroutine when it first queues (so that, in a
-	// testing/synctest bubble, it belongs to the task's bubble) and read by
-	// others only once the task is queued.
-	wake chan struct{}
+	// wake is the hand-off signal of a started task queued for a permit:
+	// armed by the task's goroutine before it queues (so that, in a
+	// testing/synctest bubble, it belongs to the task's bubble), signalled
+	// once by the goroutine that gives it a permit, waited on by the task's
+	// goroutine. A WaitGroup, not a channel: it lives in the task's record,
+	// where a channel would be an allocation of its own per task.
+	wake sync.WaitGroup
 	// lender is the task whose permit this one runs on (see RunInline),
 	// which gets the permit back when this one ends. Set before the task
 	// starts, read by its own goroutine.
@@ -94,6 +96,12 @@ type Task struct {
 	// inlinePanic is set when a panic of a task run inline on this task's
 	// goroutine is unwinding through it; only that goroutine touches it.
 	inlinePanic bool
+	// panicked is set as the task ends in a panic, before its record is
+	// dropped, which counts it (inspect.go).
+	panicked bool
+	started  bool // has a goroutine (or is about to); guarded by s.mu
+	// launchNext links the stack of tasks to launch (see Launch).
+	launchNext atomic.Pointer[Task]
 }
 
 // Task states.
@@ -103,15 +111,28 @@ const (
 	finished               // ended; holds no permit and never takes one again
 )
 
-// Spawn registers t, whose body r runs once t holds a permit. It reports
-// whether t got a permit at once; then the caller must start t with
-// go Run(t). Otherwise t waits in the queue, with no goroutine, until a
-// permit reaches it.
+// Spawn is TrySpawn on a scheduler that is not closed; it panics if it is.
 func (s *Scheduler) Spawn(t *Task, r Runner) bool {
+	started, ok := s.TrySpawn(t, r)
+	if !ok {
+		panic("sched: Spawn on a closed scheduler")
+	}
+	return started
+}
+
+// TrySpawn registers t, whose body r runs once t holds a permit. It
+// reports whether t got a permit at once; then the caller must start t
+// with go Run(t). Otherwise t waits in the queue, with no goroutine, until
+// a permit reaches it. ok is false, and t is not registered, if the
+// scheduler is closed.
+func (s *Scheduler) TrySpawn(t *Task, r Runner) (started, ok bool) {
 	t.s, t.runner = s, r
-	s.spawned.Add(1)
 	now := clock.Now()
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false, false
+	}
 	s.link(t, now)
 	if s.free > 0 && s.head == nil {
 		s.free--
@@ -120,11 +141,51 @@ func (s *Scheduler) Spawn(t *Task, r Runner) bool {
 		t.started = true
 		s.mu.Unlock()
 		t.state.Store(holding)
-		return true
+		return true, true
 	}
 	s.enqueue(t)
 	s.mu.Unlock()
-	return false
+	return false, true
+}
+
+// OnIdle sets the function called once the last live task has ended after
+// Close or Drain (or at once by them, if no task is live). It is called
+// without the scheduler's lock, on the goroutine of the task that ended
+// last (or Close's or Drain's caller, which then also reports it), and may
+// be called more than once. Set it before the first task is spawned.
+func (s *Scheduler) OnIdle(f func()) {
+	s.mu.Lock()
+	s.onIdle = f
+	s.mu.Unlock()
+}
+
+// Close makes TrySpawn refuse tasks from now on. It reports whether no
+// task is live.
+func (s *Scheduler) Close() (idle bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return s.ins.live == 0
+}
+
+// Drain asks for OnIdle's function once no task is live, without refusing
+// new tasks meanwhile. It reports whether no task is live now.
+func (s *Scheduler) Drain() (idle bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	return s.ins.live == 0
+}
+
+// unlockAfterEnd releases mu after a task's record may have been dropped,
+// and reports the scheduler idle if that was the last live task.
+func (s *Scheduler) unlockAfterEnd() {
+	idle, f := s.idleNow, s.onIdle
+	s.idleNow = false
+	s.mu.Unlock()
+	if idle && f != nil {
+		f()
+	}
 }
 
 // Run runs t, which holds a permit, and then, on the same goroutine, every
@@ -213,11 +274,11 @@ func (t *Task) RunInline(child *Task) bool {
 	return true
 }
 
+// count notes how the task ended, for drop to count it under the
+// scheduler's lock: the counters are plain fields beside the records, not
+// atomics that the spawning and the finishing cores would both write.
 func (t *Task) count(panicked bool) {
-	if panicked {
-		t.s.panicked.Add(1)
-	}
-	t.s.completed.Add(1)
+	t.panicked = panicked
 }
 
 // Release gives up the task's permit before a wait. It reports whether a
@@ -241,7 +302,7 @@ func (t *Task) PanicFromInline() bool { return t.inlinePanic }
 
 // PrepareReady readies t for Ready: call it on the waiting goroutine after
 // Release returned true and before anything can call Ready.
-func (t *Task) PrepareReady() { t.needWake() }
+func (t *Task) PrepareReady() { t.arm() }
 
 // Ready ends t's wait from another goroutine (a timer), as Acquire would
 // but without blocking: t queues for a permit, or takes a free one, and its
@@ -258,7 +319,7 @@ func (t *Task) Ready() {
 		s.grantLocked(now)
 		s.run(t, now)
 		s.mu.Unlock()
-		t.wake <- struct{}{}
+		t.signal()
 		return
 	}
 	s.enqueue(t)
@@ -267,7 +328,7 @@ func (t *Task) Ready() {
 
 // AwaitPermit blocks until Ready has given t a permit.
 func (t *Task) AwaitPermit() {
-	<-t.wake
+	t.park()
 	t.took()
 	t.s.endRegion(t)
 }
@@ -285,10 +346,10 @@ func (t *Task) Acquire() {
 		s.run(t, now)
 		s.mu.Unlock()
 	} else {
-		t.needWake()
+		t.arm()
 		s.enqueue(t)
 		s.mu.Unlock()
-		<-t.wake // release handed us its permit
+		t.park() // release handed us its permit
 	}
 	t.took()
 	if region != nil {
@@ -332,11 +393,11 @@ func (t *Task) Yield() bool {
 	now := clock.Now()
 	s.run(next, now)
 	s.queue(t, now, KindYield)
-	t.needWake()
+	t.arm()
 	s.enqueue(t)
 	s.mu.Unlock()
 	next.handOff(fresh, true)
-	<-t.wake
+	t.park()
 	t.took()
 	return true
 }
@@ -354,11 +415,11 @@ func (s *Scheduler) release(launch bool, from *Task, l label) *Task {
 		s.account(now)
 		s.running--
 		s.free++
-		s.mu.Unlock()
+		s.unlockAfterEnd()
 		return nil
 	}
 	s.run(next, now)
-	s.mu.Unlock()
+	s.unlockAfterEnd()
 	return next.handOff(fresh, launch)
 }
 
@@ -367,15 +428,49 @@ func (s *Scheduler) release(launch bool, from *Task, l label) *Task {
 // holds it from the start; it is launched on a new goroutine or returned.
 func (t *Task) handOff(fresh, launch bool) *Task {
 	if !fresh {
-		t.wake <- struct{}{}
+		t.signal()
 		return nil
 	}
 	t.state.Store(holding)
 	if launch {
-		go Run(t)
+		Launch(t)
 		return nil
 	}
 	return t
+}
+
+// Launch starts Run(t) on a new goroutine.
+//
+// It is go Run(t) without the closure that such a statement allocates to
+// carry t: t goes on a stack of tasks to launch, and the new goroutine
+// takes one from it. Which of the tasks it takes does not matter, as each
+// holds its permit already, and each push is matched by one goroutine. The
+// stack is lock-free (Treiber's); a task is pushed once in its life and
+// cannot be reused while a pointer to it is held, so a pop cannot be
+// fooled by a node that left and came back (ABA).
+func Launch(t *Task) {
+	for {
+		head := launches.Load()
+		t.launchNext.Store(head)
+		if launches.CompareAndSwap(head, t) {
+			break
+		}
+	}
+	go runLaunched()
+}
+
+// launches is the stack of tasks that Launch pushed and runLaunched has not
+// popped yet, linked through Task.launchNext.
+var launches atomic.Pointer[Task]
+
+func runLaunched() {
+	for {
+		t := launches.Load()
+		if launches.CompareAndSwap(t, t.launchNext.Load()) {
+			Run(t)
+			return
+		}
+	}
 }
 
 func (s *Scheduler) enqueue(t *Task) {
@@ -440,9 +535,7 @@ type Stats struct {
 	Waits     [MaxKinds]WaitCount // the waits of each kind
 }
 
-// Stats returns a snapshot of the counters. Running, Runnable, Waiting,
-// MaxRunning and the timings are read together; the other counts are read
-// just after.
+// Stats returns a snapshot of the counters, all read together.
 func (s *Scheduler) Stats() Stats {
 	var st Stats
 	now := clock.Now()
@@ -464,21 +557,22 @@ func (s *Scheduler) Stats() Stats {
 			}
 		}
 	}
+	st.Spawned, st.Completed, st.Panicked = s.ins.spawned, s.ins.completed, s.ins.panicked
 	s.mu.Unlock()
 	st.Busy = clock.Duration(busy)
 	for i := range st.Waits {
 		st.Waits[i].Total = clock.Duration(st.Waits[i].total)
 	}
-	st.Completed = s.completed.Load()
-	st.Spawned = s.spawned.Load()
-	st.Panicked = s.panicked.Load()
 	return st
 }
 
-// needWake gives t a hand-off channel if it has none. Called by the
-// goroutine that is about to queue t, before it does.
-func (t *Task) needWake() {
-	if t.wake == nil {
-		t.wake = make(chan struct{}, 1)
-	}
-}
+// arm prepares t's hand-off signal for one permit. Called by t's own
+// goroutine before t can be given a permit by another (before it queues),
+// and followed by park.
+func (t *Task) arm() { t.wake.Add(1) }
+
+// signal hands t, armed, the permit it is parked (or about to park) for.
+func (t *Task) signal() { t.wake.Done() }
+
+// park blocks t's goroutine until signal.
+func (t *Task) park() { t.wake.Wait() }
