@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/trace"
-	"sync"
 	"sync/atomic"
 
 	"github.com/executor-go/executor/internal/sched"
@@ -53,6 +52,11 @@ type PanicError struct {
 	Task  string // the task's name, or "" if it has none
 	Value any    // the value passed to panic
 	Stack []byte // the task's stack when it panicked
+
+	// joined is set once a Join has returned the error: the cleanup that
+	// logs a panic nobody joined watches it, not the handle, which it must
+	// not keep alive.
+	joined *atomic.Bool
 }
 
 func (p *PanicError) Error() string {
@@ -76,20 +80,40 @@ type JoinHandle[T any] struct {
 	// its scheduler entry and its result.
 	ctx   taskContext
 	stask sched.Task
-	name  string
 	fn    func(context.Context) (T, error)
-	cfg   *spawnConfig // options beyond the name, or nil
+	cfg   *spawnConfig // the options, or nil; set by Spawn, read-only after
 
-	mu       sync.Mutex
-	finished bool
-	done     chan struct{} // made on demand: by Done, or by a Join that must wait
-	// joined is set by Join when the task ended in a recovered panic. It is
-	// allocated apart from the handle, so that the cleanup reporting a
-	// panic nobody joined can watch it without keeping the handle alive.
-	joined *atomic.Bool
+	// end is the task's end as its waiters see it: nil while it runs and
+	// nobody waits, a channel that its end closes once a waiter asked for
+	// one (Done, or a Join that must wait), or ended once it has ended.
+	// One word instead of a mutex, a flag and a channel: the record is
+	// allocated per task, and its size is most of a spawn's garbage.
+	end atomic.Value // of chan struct{}
 
 	val T
 	err error
+}
+
+// ended is a closed channel: the end of a task that has ended.
+var ended = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// name returns the task's name (see WithName), or "".
+func (h *JoinHandle[T]) name() string {
+	if c := h.cfg; c != nil {
+		return c.name
+	}
+	return ""
+}
+
+// finish marks the task ended, for its waiters. val and err are final.
+func (h *JoinHandle[T]) finish() {
+	if c, _ := h.end.Swap(ended).(chan struct{}); c != nil && c != ended {
+		close(c)
+	}
 }
 
 // Spawn starts fn as a task on the executor found in ctx (a task's context,
@@ -115,16 +139,13 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 		for _, o := range opts {
 			o(cfg)
 		}
-		h.name = cfg.name
-		if cfg.cleanup || cfg.onDone != nil {
-			h.cfg = cfg
-		}
+		h.cfg = cfg
 	}
 	if e.closed.Load() { // refused early; the scheduler decides below
 		h.refuse()
 		return h
 	}
-	parent, tt := taskParent(ctx, h.name) // pprof label, trace task (tasks.go)
+	parent, tt := taskParent(ctx, h.name()) // pprof label, trace task (tasks.go)
 	if tt != nil {
 		if h.cfg == nil {
 			h.cfg = new(spawnConfig)
@@ -133,7 +154,7 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 	}
 	h.ctx = taskContext{parent: parent, e: e, t: &h.stask}
 	if h.cfg != nil && h.cfg.cleanup {
-		h.cfg.entry = e.addCleanup(h.name)
+		h.cfg.entry = e.addCleanup(h.name())
 	}
 	switch started, ok := e.sched.TrySpawn(&h.stask, (*taskRunner[T])(h)); {
 	case !ok: // Shutdown came first
@@ -154,9 +175,9 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 
 // refuse ends a task that its executor, shut down, will not run.
 func (h *JoinHandle[T]) refuse() {
-	h.err = taskError(h.name, ErrClosed)
+	h.err = taskError(h.name(), ErrClosed)
 	h.fn = nil
-	h.finished = true
+	h.end.Store(ended)
 }
 
 // taskError names a task in an error that is not the task's own.
@@ -174,7 +195,7 @@ func taskError(name string, err error) error {
 type taskRunner[T any] JoinHandle[T]
 
 // Name returns the task's name, for the scheduler's snapshots (Tasks).
-func (r *taskRunner[T]) Name() string { return r.name }
+func (r *taskRunner[T]) Name() string { return (*JoinHandle[T])(r).name() }
 
 // RunTask runs the task's body; it implements sched.Runner. It returns the
 // task, if any, that takes over the worker and runs next on this goroutine.
@@ -199,7 +220,7 @@ func (r *taskRunner[T]) RunTask() (next *sched.Task) {
 				// value from this deferred call keeps the original frames in
 				// the trace ("[recovered, repanicked]").
 				if !t.PanicFromInline() { // else the task run inline named itself
-					name := h.name
+					name := h.name()
 					if name == "" {
 						name = "(unnamed)"
 					}
@@ -209,15 +230,14 @@ func (r *taskRunner[T]) RunTask() (next *sched.Task) {
 				panic(r)
 			default:
 				panicked = true
-				pe := &PanicError{Task: h.name, Value: r, Stack: debug.Stack()}
+				pe := &PanicError{Task: h.name(), Value: r, Stack: debug.Stack(), joined: new(atomic.Bool)}
 				h.err = pe
-				h.joined = new(atomic.Bool)
-				runtime.AddCleanup(h, reportUnjoined, unjoinedPanic{e: e, err: pe, joined: h.joined})
+				runtime.AddCleanup(h, reportUnjoined, unjoinedPanic{e: e, err: pe})
 			}
 		}
 		if c := h.cfg; c != nil {
 			if c.onDone != nil {
-				c.onDone(h.name, h.err)
+				c.onDone(c.name, h.err)
 			}
 			if c.entry != nil {
 				e.removeCleanup(c.entry)
@@ -232,14 +252,9 @@ func (r *taskRunner[T]) RunTask() (next *sched.Task) {
 			next = t.Finish(panicked)
 		}
 		h.fn = nil // let the closure's captures go
-		h.mu.Lock()
-		h.finished = true
-		if h.done != nil {
-			close(h.done)
-		}
-		h.mu.Unlock()
+		h.finish()
 	}()
-	setLabels(&h.ctx, h.name != "")
+	setLabels(&h.ctx, h.name() != "")
 	h.val, h.err = h.fn(&h.ctx)
 	returned = true
 	return nil
@@ -247,15 +262,22 @@ func (r *taskRunner[T]) RunTask() (next *sched.Task) {
 
 // unjoinedPanic is what reportUnjoined needs once a handle is unreachable.
 type unjoinedPanic struct {
-	e      *Executor
-	err    *PanicError
-	joined *atomic.Bool
+	e   *Executor
+	err *PanicError
+}
+
+// markJoined records that the panic err reports, if it is one, reached a
+// caller of Join, so that reportUnjoined does not log it.
+func markJoined(err error) {
+	if pe, ok := err.(*PanicError); ok && pe.joined != nil {
+		pe.joined.Store(true)
+	}
 }
 
 // reportUnjoined logs a recovered panic whose handle was dropped without a
 // Join, so that it is not lost silently.
 func reportUnjoined(u unjoinedPanic) {
-	if !u.joined.Load() {
+	if !u.err.joined.Load() {
 		u.e.opts.Logger.Error("executor: recovered panic in a task nobody joined",
 			"task", u.err.Task, "panic", fmt.Sprint(u.err.Value), "stack", string(u.err.Stack))
 	}
@@ -286,9 +308,7 @@ func (h *JoinHandle[T]) Join(ctx context.Context) (T, error) {
 			return zero, ctx.Err()
 		}
 	}
-	if h.joined != nil {
-		h.joined.Store(true)
-	}
+	markJoined(h.err)
 	return h.val, h.err
 }
 
@@ -302,9 +322,7 @@ func (h *JoinHandle[T]) wait(ctx context.Context) {
 		<-done
 		wt.end()
 	}
-	if h.joined != nil {
-		h.joined.Store(true)
-	}
+	markJoined(h.err)
 }
 
 // runInline runs the task on the calling goroutine if the caller is a task
@@ -323,31 +341,29 @@ func (h *JoinHandle[T]) runInline(ctx context.Context, whole bool) bool {
 // waitChan returns nil if the task has ended, or else the channel that its
 // end closes.
 func (h *JoinHandle[T]) waitChan() chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.finished {
-		return nil
+	if c := h.endChan(); c != ended {
+		return c
 	}
-	if h.done == nil {
-		h.done = make(chan struct{})
+	return nil
+}
+
+// endChan returns the channel that the task's end closes (ended, if it
+// has), making it if no waiter has yet.
+func (h *JoinHandle[T]) endChan() chan struct{} {
+	if c, _ := h.end.Load().(chan struct{}); c != nil {
+		return c
 	}
-	return h.done
+	c := make(chan struct{})
+	if h.end.CompareAndSwap(nil, c) {
+		return c
+	}
+	return h.end.Load().(chan struct{}) // another waiter's, or ended
 }
 
 // Done returns a channel that is closed when the task ends. Select on it
 // from plain goroutines; tasks should prefer Join, which gives up the
 // worker while it waits.
-func (h *JoinHandle[T]) Done() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.done == nil {
-		h.done = make(chan struct{})
-		if h.finished {
-			close(h.done)
-		}
-	}
-	return h.done
-}
+func (h *JoinHandle[T]) Done() <-chan struct{} { return h.endChan() }
 
 // Name returns the task's name (see WithName).
-func (h *JoinHandle[T]) Name() string { return h.name }
+func (h *JoinHandle[T]) Name() string { return h.name() }
