@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -527,3 +529,49 @@ func TestQueuedTasksCostNoGoroutine(t *testing.T) {
 		}
 	}
 }
+
+// TestUnjoinedPanicLogged: a recovered panic whose handle is dropped
+// unjoined is logged once the handle is collected; one that a Join
+// returned is not.
+func TestUnjoinedPanicLogged(t *testing.T) {
+	var mu sync.Mutex
+	var log strings.Builder
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return log.Write(p)
+	}), nil))
+	e := newExecutor(t, Options{Workers: 1, RecoverPanics: true, Logger: logger})
+	func() {
+		dropped := Spawn(e.Context(), func(ctx context.Context) (int, error) { panic("dropped") }, WithName("dropped"))
+		joined := Spawn(e.Context(), func(ctx context.Context) (int, error) { panic("joined") }, WithName("joined"))
+		<-dropped.Done()
+		if _, err := joined.Join(context.Background()); err == nil {
+			t.Error("Join of a panicked task returned no error")
+		}
+	}()
+	logged := func(task string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return strings.Contains(log.String(), "task="+task)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !logged("dropped") {
+		if time.Now().After(deadline) {
+			t.Fatal("the panic of a dropped handle was never logged")
+		}
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	for range 5 { // the joined handle was dropped at the same time
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+	}
+	if logged("joined") {
+		t.Errorf("a joined panic was logged as unjoined:\n%s", log.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
