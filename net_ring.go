@@ -191,17 +191,28 @@ func sockErr(call string, ctx context.Context, err error) error {
 	return err
 }
 
-func (r *ringConn) read(ctx context.Context, p []byte) (int, error) {
-	c := &r.c
+// enter counts a read or a write in, for Close to wait for, unless the
+// Conn is closed or ctx is done; the caller counts it out with
+// r.refs.release if enter returned no error.
+func (r *ringConn) enter(ctx context.Context, op string) error {
 	if !r.refs.acquire() {
-		return 0, c.opErr("read", net.ErrClosed)
+		return r.c.opErr(op, net.ErrClosed)
 	}
-	defer r.refs.release()
 	// As the net package: an expired deadline fails a read even if data
 	// is waiting.
 	if err := ctx.Err(); err != nil {
-		return 0, c.opErr("read", context.Cause(ctx))
+		r.refs.release()
+		return r.c.opErr(op, context.Cause(ctx))
 	}
+	return nil
+}
+
+func (r *ringConn) read(ctx context.Context, p []byte) (int, error) {
+	c := &r.c
+	if err := r.enter(ctx, "read"); err != nil {
+		return 0, err
+	}
+	defer r.refs.release()
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -222,13 +233,10 @@ func (r *ringConn) read(ctx context.Context, p []byte) (int, error) {
 
 func (r *ringConn) write(ctx context.Context, p []byte) (int, error) {
 	c := &r.c
-	if !r.refs.acquire() {
-		return 0, c.opErr("write", net.ErrClosed)
+	if err := r.enter(ctx, "write"); err != nil {
+		return 0, err
 	}
 	defer r.refs.release()
-	if err := ctx.Err(); err != nil {
-		return 0, c.opErr("write", context.Cause(ctx))
-	}
 	n := 0
 	w := wait{ctx: ctx}
 	defer w.end()

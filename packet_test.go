@@ -26,6 +26,16 @@ func listenUDP(t *testing.T, ctx context.Context) *PacketConn {
 	return pc
 }
 
+func listenUnixgram(t *testing.T, ctx context.Context, path string) *PacketConn {
+	t.Helper()
+	pc, err := ListenPacket(ctx, "unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
 func TestPacketBoundariesAndTruncation(t *testing.T) {
 	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
@@ -115,16 +125,8 @@ func TestPacketUnixgram(t *testing.T) {
 	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		dir := t.TempDir()
-		a, err := ListenPacket(ctx, "unixgram", filepath.Join(dir, "a"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		b, err := ListenPacket(ctx, "unixgram", filepath.Join(dir, "b"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
+		a := listenUnixgram(t, ctx, filepath.Join(dir, "a"))
+		b := listenUnixgram(t, ctx, filepath.Join(dir, "b"))
 		if _, err := a.WriteTo(ctx, []byte("to b"), b.LocalAddr()); err != nil {
 			t.Fatal(err)
 		}
@@ -372,16 +374,8 @@ func TestPacketWriteToNoAddressQueued(t *testing.T) {
 	e := newExecutor(t, Options{Workers: 1})
 	ctx := e.Context()
 	dir := t.TempDir()
-	a, err := ListenPacket(ctx, "unixgram", filepath.Join(dir, "a"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := ListenPacket(ctx, "unixgram", filepath.Join(dir, "b"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	a := listenUnixgram(t, ctx, filepath.Join(dir, "a"))
+	b := listenUnixgram(t, ctx, filepath.Join(dir, "b"))
 
 	// Fill b's receive queue, so that a's next WriteTo to b waits.
 	rc, err := a.NetPacketConn().(syscall.Conn).SyscallConn()
