@@ -27,7 +27,8 @@ type PacketConn struct {
 	family  int            // the socket's address family
 	rd, wr  pollIO         // the receives and the sends
 
-	// The datagram addresses of rd and wr: the sender's, the destination.
+	// The datagram addresses of the calls in progress, each guarded by
+	// its direction's mutex: the sender's (rd), the destination (wr).
 	from, to unix.RawSockaddrAny
 }
 
