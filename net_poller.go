@@ -99,9 +99,8 @@ func dialPoller(ctx context.Context, network, address string) (*Conn, error) {
 type pollerConn struct {
 	c        Conn     // the Conn it implements, in the same allocation
 	nc       net.Conn // a *net.TCPConn, *net.UnixConn or *net.UDPConn
-	rc       syscall.RawConn
-	datagram bool   // a connected datagram socket: no io.EOF, empty writes sent
-	rd, wr   pollIO // the receives and the sends
+	datagram bool     // a connected datagram socket: no io.EOF, empty writes sent
+	rd, wr   pollIO   // the receives and the sends, in nc's RawConn
 }
 
 // newPollerConn returns the Conn of nc, a *net.TCPConn or *net.UnixConn
@@ -112,7 +111,7 @@ func newPollerConn(network string, nc net.Conn) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	p := &pollerConn{c: Conn{network: network, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}, nc: nc, rc: rc, datagram: isDatagram(network)}
+	p := &pollerConn{c: Conn{network: network, laddr: nc.LocalAddr(), raddr: nc.RemoteAddr()}, nc: nc, datagram: isDatagram(network)}
 	p.c.impl = p
 	p.rd.init(rc, false, nc.SetReadDeadline, &p.c.raddr, nil)
 	p.wr.init(rc, true, nc.SetWriteDeadline, &p.c.raddr, nil)
@@ -175,7 +174,7 @@ func (p *pollerConn) sendFile(ctx context.Context, src int, off, n int64) (int64
 	d := &p.wr
 	k := kernelCopy{w: d.lock(ctx), src: src, off: off, remain: n}
 	defer d.unlock(&k.w)
-	err, handled := k.run(p.rc.Write)
+	err, handled := k.run(d.rc.Write)
 	if err != nil {
 		return k.written, p.c.opErr("sendfile", d.watch.cause(ctx, err)), true
 	}

@@ -35,16 +35,16 @@ type pollIO struct {
 
 	// mu serializes the direction's calls, which set its deadline for
 	// their context; it guards the fields below.
-	mu      sync.Mutex
-	watch   ctxWatch // the context of the last call
-	waited  bool     // the last call had to wait
-	addrLen uint32
+	mu     sync.Mutex
+	watch  ctxWatch // the context of the last call
+	waited bool     // the last call had to wait
 
 	// The call in progress.
-	w   wait // its wait, begun when an attempt would block
-	p   []byte
-	n   int
-	err error
+	w       wait // its wait, begun when an attempt would block
+	p       []byte
+	n       int
+	err     error
+	addrLen uint32 // the length of *addr: set by WriteTo, or by the receive
 }
 
 // init sets the direction up on rc; addr is nil on a stream socket, and
