@@ -1096,7 +1096,7 @@ func TestNetContextWatch(t *testing.T) {
 		if _, err := s.Read(long, buf); err != nil {
 			t.Fatal(err)
 		}
-		runtime.AddCleanup(s.nc.(*net.TCPConn), func(*atomic.Int64) { collected.Add(1) }, &collected)
+		runtime.AddCleanup(s.impl.(*pollerConn).nc.(*net.TCPConn), func(*atomic.Int64) { collected.Add(1) }, &collected)
 		s.Close()
 		c.Close()
 	}

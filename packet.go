@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/executor-go/executor/internal/driver"
 	"golang.org/x/sys/unix"
@@ -27,9 +24,12 @@ import (
 type PacketConn struct {
 	network string
 	pc      net.PacketConn // a *net.UDPConn or *net.UnixConn
-	rc      syscall.RawConn
-	family  int // the socket's address family
-	rd, wr  dgramIO
+	family  int            // the socket's address family
+	rd, wr  pollIO         // the receives and the sends
+
+	// The datagram addresses of the calls in progress, each guarded by
+	// its direction's mutex: the sender's (rd), the destination (wr).
+	from, to unix.RawSockaddrAny
 }
 
 // ListenPacket announces on the local address, like net.ListenPacket:
@@ -53,7 +53,7 @@ func ListenPacket(ctx context.Context, network, address string) (*PacketConn, er
 		pc.Close()
 		return nil, err
 	}
-	c := &PacketConn{network: network, pc: pc, rc: rc}
+	c := &PacketConn{network: network, pc: pc}
 	rc.Control(func(fd uintptr) {
 		if sa, err := unix.Getsockname(int(fd)); err == nil {
 			switch sa.(type) {
@@ -66,8 +66,8 @@ func ListenPacket(ctx context.Context, network, address string) (*PacketConn, er
 			}
 		}
 	})
-	c.rd.init(false, pc.SetReadDeadline)
-	c.wr.init(true, pc.SetWriteDeadline)
+	c.rd.init(rc, false, pc.SetReadDeadline, nil, &c.from)
+	c.wr.init(rc, true, pc.SetWriteDeadline, nil, &c.to)
 	return c, nil
 }
 
@@ -91,7 +91,17 @@ func (c *PacketConn) ReadFrom(ctx context.Context, p []byte) (int, net.Addr, err
 	if c == nil {
 		return 0, nil, syscall.EINVAL // as a nil *net.UDPConn's
 	}
-	return c.do(ctx, &c.rd, p, nil)
+	if err := ctx.Err(); err != nil {
+		return 0, nil, c.opErr("read", nil, context.Cause(ctx))
+	}
+	d := &c.rd
+	w := d.lock(ctx)
+	defer d.unlock(&w)
+	n, err := d.do(ctx, &w, p)
+	if err != nil {
+		return 0, nil, c.opErr("read", nil, err)
+	}
+	return n, c.decode(&c.from, d.addrLen), nil
 }
 
 // WriteTo sends p as one datagram to addr (a *net.UDPAddr, or a
@@ -102,8 +112,24 @@ func (c *PacketConn) WriteTo(ctx context.Context, p []byte, addr net.Addr) (int,
 	if c == nil {
 		return 0, syscall.EINVAL // as a nil *net.UDPConn's
 	}
-	n, _, err := c.do(ctx, &c.wr, p, addr)
-	return n, err
+	if err := ctx.Err(); err != nil {
+		return 0, c.opErr("write", addr, context.Cause(ctx))
+	}
+	if addr == nil {
+		return 0, c.opErr("write", nil, errMissingAddress)
+	}
+	d := &c.wr
+	w := d.lock(ctx)
+	defer d.unlock(&w)
+	var err error
+	if d.addrLen, err = c.encode(addr, &c.to); err != nil {
+		return 0, c.opErr("write", addr, err)
+	}
+	n, err := d.do(ctx, &w, p)
+	if err != nil {
+		return 0, c.opErr("write", addr, err)
+	}
+	return n, nil
 }
 
 // NetPacketConn returns the net.PacketConn (a *net.UDPConn or
@@ -122,62 +148,13 @@ func (c *PacketConn) Close() error {
 		return syscall.EINVAL // as a nil *net.UDPConn's
 	}
 	err := c.pc.Close()
-	for _, r := range []*dgramIO{&c.rd, &c.wr} {
-		r.mu.Lock()
-		r.watch.release()
-		r.mu.Unlock()
-	}
+	c.rd.release()
+	c.wr.release()
 	return err
 }
 
 func (c *PacketConn) opErr(op string, addr net.Addr, err error) error {
 	return &net.OpError{Op: op, Net: c.network, Source: c.pc.LocalAddr(), Addr: addr, Err: err}
-}
-
-// do is ReadFrom (to == nil) and WriteTo: one receive or send in
-// direction r, run inside the socket's RawConn.
-func (c *PacketConn) do(ctx context.Context, r *dgramIO, p []byte, to net.Addr) (int, net.Addr, error) {
-	op, raw, call := "read", c.rc.Read, "recvfrom"
-	if r.send {
-		op, raw, call = "write", c.rc.Write, "sendto"
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, nil, c.opErr(op, to, context.Cause(ctx))
-	}
-	w := lockQueued(ctx, &r.mu, rwWait(r.send))
-	defer r.mu.Unlock()
-	if r.send {
-		if to == nil {
-			return 0, nil, c.opErr(op, nil, errMissingAddress)
-		}
-		n, err := c.encode(to, &r.addr)
-		if err != nil {
-			w.end()
-			return 0, nil, c.opErr(op, to, err)
-		}
-		r.addrLen = n
-	}
-	r.watch.watchOrRelease(ctx, r.setDeadline)
-	if !r.send && r.waited {
-		// The last receive had to wait: so will this one, most likely.
-		w.begin(waitRead, nil)
-	}
-	r.w, r.p, r.n, r.err, r.waited = w, p, 0, nil, false
-	err := raw(r.attempt)
-	n, serr := r.n, r.err
-	w = r.w
-	r.w, r.p, r.err = wait{}, nil, nil
-	w.end()
-	switch {
-	case err != nil:
-		return 0, nil, c.opErr(op, to, r.watch.cause(ctx, rawErr(err)))
-	case serr != nil:
-		return 0, nil, c.opErr(op, to, os.NewSyscallError(call, serr))
-	}
-	if r.send {
-		return n, nil, nil
-	}
-	return n, c.decode(&r.addr, r.addrLen), nil
 }
 
 // errMissingAddress is the net package's error for a WriteTo to no
@@ -233,52 +210,6 @@ func (c *PacketConn) decode(raw *unix.RawSockaddrAny, n uint32) net.Addr {
 	return nil // an unnamed Unix socket, as net reports it
 }
 
-// dgramIO is one direction of a PacketConn's transfers, run inside its
-// RawConn, like a Conn's rawIO but with the datagram's address. It lives
-// in the PacketConn and attempt is made once, so that a call allocates
-// only the address it returns.
-type dgramIO struct {
-	send        bool
-	setDeadline func(time.Time) error
-	attempt     func(fd uintptr) bool
-
-	// mu serializes the direction's calls; it guards the fields below.
-	mu     sync.Mutex
-	watch  ctxWatch
-	waited bool // the last call had to wait
-
-	// The call in progress.
-	w       wait // its wait, begun when an attempt would block
-	p       []byte
-	n       int
-	err     error
-	addr    unix.RawSockaddrAny // the sender's, or the destination
-	addrLen uint32
-}
-
-func (r *dgramIO) init(send bool, setDeadline func(time.Time) error) {
-	r.send, r.setDeadline = send, setDeadline
-	r.attempt = r.try
-}
-
-// try is the RawConn callback: one receive or send, or false (wait in the
-// poller, then call again) when the socket would block, giving the task's
-// worker up first.
-func (r *dgramIO) try(fd uintptr) bool {
-	var ok bool
-	if r.send {
-		r.n, r.err, ok = driver.TrySendTo(int(fd), r.p, &r.addr, r.addrLen)
-	} else {
-		r.n, r.addrLen, r.err, ok = driver.TryRecvFrom(int(fd), r.p, &r.addr)
-	}
-	if !ok {
-		r.waited = true
-		r.w.begin(rwWait(r.send), nil)
-		return false
-	}
-	return true
-}
-
 // isDatagram reports whether network is one of datagram sockets.
 func isDatagram(network string) bool {
 	switch network {
@@ -286,38 +217,4 @@ func isDatagram(network string) bool {
 		return true
 	}
 	return false
-}
-
-// writeEmptyDatagram sends a datagram of no bytes on a connected datagram
-// Conn, as net's Write of an empty slice does.
-func (c *Conn) writeEmptyDatagram(ctx context.Context) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, c.opErr("write", context.Cause(ctx))
-	}
-	wt := beginWait(ctx, waitWrite, &c.raddr)
-	_, err := c.nc.Write(nil)
-	wt.end()
-	return 0, err
-}
-
-// lockQueued locks mu, one direction of a socket's calls, and returns the
-// call's wait. If another call holds mu, the wait begins first, so that a
-// call queued behind another holds no worker.
-func lockQueued(ctx context.Context, mu *sync.Mutex, kind waitKind) wait {
-	w := wait{ctx: ctx}
-	if !mu.TryLock() {
-		w.begin(kind, nil)
-		mu.Lock()
-	}
-	return w
-}
-
-// watchOrRelease watches ctx, or, if ctx can never be done, drops the
-// watch an earlier call left.
-func (w *ctxWatch) watchOrRelease(ctx context.Context, setDeadline func(time.Time) error) {
-	if ctx.Done() == nil {
-		w.release()
-	} else {
-		w.watch(ctx, setDeadline)
-	}
 }

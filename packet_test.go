@@ -9,13 +9,26 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func listenUDP(t *testing.T, ctx context.Context) *PacketConn {
 	t.Helper()
 	pc, err := ListenPacket(ctx, "udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+func listenUnixgram(t *testing.T, ctx context.Context, path string) *PacketConn {
+	t.Helper()
+	pc, err := ListenPacket(ctx, "unixgram", path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,16 +125,8 @@ func TestPacketUnixgram(t *testing.T) {
 	onSocketBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
 		dir := t.TempDir()
-		a, err := ListenPacket(ctx, "unixgram", filepath.Join(dir, "a"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer a.Close()
-		b, err := ListenPacket(ctx, "unixgram", filepath.Join(dir, "b"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer b.Close()
+		a := listenUnixgram(t, ctx, filepath.Join(dir, "a"))
+		b := listenUnixgram(t, ctx, filepath.Join(dir, "b"))
 		if _, err := a.WriteTo(ctx, []byte("to b"), b.LocalAddr()); err != nil {
 			t.Fatal(err)
 		}
@@ -359,4 +364,54 @@ func TestPacketIPv6(t *testing.T) {
 			nc.Close()
 		}
 	})
+}
+
+// TestPacketWriteToNoAddressQueued: a WriteTo without an address that
+// queued behind a pending WriteTo (giving its worker up) takes a worker
+// back before it fails. It used to return holding none, so that its task
+// ran beside the executor's workers.
+func TestPacketWriteToNoAddressQueued(t *testing.T) {
+	e := newExecutor(t, Options{Workers: 1})
+	ctx := e.Context()
+	dir := t.TempDir()
+	a := listenUnixgram(t, ctx, filepath.Join(dir, "a"))
+	b := listenUnixgram(t, ctx, filepath.Join(dir, "b"))
+
+	// Fill b's receive queue, so that a's next WriteTo to b waits.
+	rc, err := a.NetPacketConn().(syscall.Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := 0
+	rc.Control(func(fd uintptr) {
+		to := &unix.SockaddrUnix{Name: filepath.Join(dir, "b")}
+		for unix.Sendto(int(fd), []byte("x"), unix.MSG_DONTWAIT, to) == nil {
+			queued++
+		}
+	})
+	pending := Spawn(ctx, func(ctx context.Context) (int, error) {
+		return a.WriteTo(ctx, []byte("y"), b.LocalAddr())
+	})
+	waitFor(t, func() bool { return e.Stats().Waiting == 1 })
+	noAddr := Spawn(ctx, func(ctx context.Context) (int64, error) {
+		_, err := a.WriteTo(ctx, []byte("z"), nil)
+		if err == nil {
+			t.Error("WriteTo(nil) succeeded")
+		}
+		if _, err := pending.Join(ctx); err != nil {
+			t.Error(err)
+		}
+		return e.Stats().Running, nil // this task only, if it holds its worker
+	})
+	// Once the second one waits too (queued, or in Join), make room.
+	waitFor(t, func() bool { return e.Stats().Waiting == 2 })
+	buf := make([]byte, 1)
+	for range queued + 1 {
+		if _, _, err := b.ReadFrom(context.Background(), buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if running, _ := noAddr.Join(context.Background()); running != 1 {
+		t.Fatalf("after a failed WriteTo, %d tasks hold a worker; want 1 (the one calling)", running)
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/executor-go/executor/internal/driver"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,15 +53,7 @@ func (c *Conn) SendFile(ctx context.Context, f *File, off, n int64) (int64, erro
 	if n == 0 {
 		return 0, nil
 	}
-	var written int64
-	var err error
-	var handled bool
-	if c.nc != nil {
-		written, err, handled = c.sendfileNet(ctx, f.fd, off, n)
-	} else {
-		written, err, handled = c.spliceRing(ctx, f.fd, off, n)
-	}
-	if handled {
+	if written, err, handled := c.impl.sendFile(ctx, f.fd, off, n); handled {
 		return written, err
 	}
 	return c.copyFile(ctx, f, off, n)
@@ -80,7 +71,7 @@ var testHookKernelCopy func(n int)
 // until remain bytes (or the whole file, if remain < 0) are sent, and
 // gives the task's worker up before the poller's first wait.
 type kernelCopy struct {
-	w        wait
+	w        wait // the call's wait, which the caller ends
 	src      int
 	off      int64
 	remain   int64
@@ -127,7 +118,6 @@ func (k *kernelCopy) attempt(fd uintptr) bool {
 // that raw or sendfile(2) reported.
 func (k *kernelCopy) run(raw func(func(uintptr) bool) error) (error, bool) {
 	err := raw(k.attempt)
-	k.w.end()
 	switch {
 	case err != nil:
 		return rawErr(err), true
@@ -135,90 +125,6 @@ func (k *kernelCopy) run(raw func(func(uintptr) bool) error) (error, bool) {
 		return os.NewSyscallError("sendfile", k.err), true
 	}
 	return nil, !k.fallback
-}
-
-// sendfileNet is SendFile on a net socket: the sendfile(2) loop in the
-// RawConn, serialized with Writes, with ctx watched as Write watches it.
-func (c *Conn) sendfileNet(ctx context.Context, src int, off, n int64) (int64, error, bool) {
-	r := &c.wr
-	k := kernelCopy{w: lockQueued(ctx, &r.mu, waitWrite), src: src, off: off, remain: n}
-	defer r.mu.Unlock()
-	r.watch.watchOrRelease(ctx, r.setDeadline)
-	err, handled := k.run(c.rc.Write)
-	if err != nil {
-		return k.written, c.opErr("sendfile", r.watch.cause(ctx, err)), true
-	}
-	return k.written, nil, handled
-}
-
-// spliceRing is SendFile on a ring socket: splice(2) through a pipe, the
-// file's side as a ring request (it may wait for the device), the
-// socket's side a non-blocking splice that waits for room with a ring
-// poll request.
-func (c *Conn) spliceRing(ctx context.Context, src int, off, n int64) (int64, error, bool) {
-	if !c.refs.acquire() {
-		return 0, c.opErr("sendfile", net.ErrClosed), true
-	}
-	defer c.refs.release()
-	fo := c.d.(driver.FileOps)
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return 0, c.opErr("sendfile", os.NewSyscallError("pipe2", err)), true
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
-	unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, 1<<20) // fewer rounds if allowed
-	size, err := unix.FcntlInt(uintptr(p[1]), unix.F_GETPIPE_SZ, 0)
-	if err != nil || size <= 0 {
-		size = 64 << 10
-	}
-	wt := beginWait(ctx, waitWrite, &c.raddr)
-	defer wt.end()
-	c.wmu.Lock() // after giving the worker up: Writes queued behind a Write hold none
-	defer c.wmu.Unlock()
-	var written int64
-	fail := func(call string, err error) (int64, error, bool) {
-		if err == syscall.EAGAIN || err == syscall.EINTR {
-			err = syscall.EIO // not reachable: both are retried below
-		}
-		return written, c.opErr("sendfile", sockErr(call, ctx, err)), true
-	}
-	for n < 0 || written < n {
-		chunk := int64(size)
-		if n >= 0 {
-			chunk = min(chunk, n-written)
-		}
-		m, err := fo.Splice(ctx, src, off, p[1], -1, int(chunk))
-		if err != nil {
-			if written == 0 && (err == syscall.EINVAL || err == syscall.ENOSYS) {
-				return 0, nil, false // not a file splice can read
-			}
-			return fail("splice", err)
-		}
-		if m == 0 {
-			break // the end of the file
-		}
-		off += int64(m)
-		for left := m; left > 0; {
-			k, err := unix.Splice(p[0], nil, c.fd, nil, left, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
-			switch err {
-			case nil:
-				left -= int(k)
-				written += k
-				if testHookKernelCopy != nil {
-					testHookKernelCopy(int(k))
-				}
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				if err := fo.PollWait(ctx, c.fd, unix.POLLOUT); err != nil {
-					return fail("poll", err)
-				}
-			default:
-				return fail("splice", err)
-			}
-		}
-	}
-	return written, nil, true
 }
 
 // copyFile is SendFile through a buffer, for a file that cannot be
@@ -298,6 +204,7 @@ func (b boundFile) sendTo(w io.Writer, pos int64) (int64, error, bool) {
 		}
 		defer b.f.release()
 		k := kernelCopy{w: wait{ctx: b.ctx}, src: b.f.fd, off: pos, remain: -1}
+		defer k.w.end()
 		err, handled := k.run(rc.Write)
 		if err != nil {
 			c := w.(net.Conn)
