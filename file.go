@@ -32,7 +32,7 @@ type File struct {
 	name       string
 	fd         int
 	d          driver.Driver
-	inliner    driver.Inliner // d, unless the file is never tried inline (O_DIRECT); or nil
+	inliner    driver.Inliner // d, or nil if the file is never tried inline (O_DIRECT)
 	appendMode bool           // opened with O_APPEND: WriteAt is refused, as by os.File
 
 	refs opRefs // operations in progress; Close waits for them
