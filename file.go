@@ -32,7 +32,7 @@ type File struct {
 	name       string
 	fd         int
 	d          driver.Driver
-	inliner    driver.Inliner // d, if it can try an operation without a wait; or nil
+	inliner    driver.Inliner // d, or nil if the file is never tried inline (O_DIRECT)
 	appendMode bool           // opened with O_APPEND: WriteAt is refused, as by os.File
 
 	refs opRefs // operations in progress; Close waits for them
@@ -72,7 +72,7 @@ func OpenFile(ctx context.Context, name string, flag int, perm fs.FileMode) (*Fi
 	if flag&syscall.O_DIRECT == 0 {
 		// A direct read always reaches the device: trying it inline would
 		// hold the worker for the device's latency.
-		f.inliner, _ = d.(driver.Inliner)
+		f.inliner = d
 	}
 	return f, nil
 }
@@ -160,25 +160,16 @@ type opWait struct {
 func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error) {
 	if in := f.inliner; in != nil && !w.begun && w.ctx.Err() == nil {
 		if !w.missed {
-			var n int
-			var err error
-			var ok bool
-			if write {
-				n, err, ok = in.TryWriteAt(f.fd, p, off)
-			} else {
-				n, err, ok = in.TryReadAt(f.fd, p, off)
-			}
-			if ok {
+			if n, err, ok := in.TryAt(f.fd, p, off, write); ok {
 				return n, err
 			}
 		}
 		w.missed = false
 		w.begin(rwWait(write), &f.name)
-		if write {
-			return in.WaitWriteAt(w.ctx, f.fd, p, off)
-		}
-		return in.WaitReadAt(w.ctx, f.fd, p, off)
+		return in.WaitAt(w.ctx, f.fd, p, off, write)
 	}
+	// The worker is given up already, or the file is not tried inline:
+	// the driver's whole operation, which tries inline itself if it can.
 	w.begin(rwWait(write), &f.name)
 	if write {
 		return f.d.WriteAt(w.ctx, f.fd, p, off)
@@ -194,7 +185,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (n int, err erro
 	// It takes one attempt and none of the bookkeeping a wait needs.
 	done, missed := 0, false
 	if f != nil && f.inliner != nil && len(p) > 0 && off >= 0 && ctx.Err() == nil && f.refs.acquire() {
-		m, err, ok := f.inliner.TryReadAt(f.fd, p, off)
+		m, err, ok := f.inliner.TryAt(f.fd, p, off, false)
 		f.refs.release()
 		switch {
 		case !ok:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -12,6 +13,9 @@ import (
 	"syscall"
 	"testing"
 	"testing/iotest"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // onBackends runs test once per I/O backend, each on its own executor.
@@ -328,4 +332,108 @@ func TestBackendOption(t *testing.T) {
 	if e2.Backend() != "portable" {
 		t.Fatalf("Backend() = %q", e2.Backend())
 	}
+}
+
+// TestFileReadWaitsOnlyOnMiss: a task's read of data in the page cache
+// completes inline, with no wait; a read of data evicted from it misses the
+// inline attempt, waits once (the driver's WaitAt) and returns the data,
+// through ReadAt's fast path and through Read.
+func TestFileReadWaitsOnlyOnMiss(t *testing.T) {
+	onBackends(t, 1, func(t *testing.T, e *Executor) {
+		name := filepath.Join(t.TempDir(), "data")
+		data := bytes.Repeat([]byte("executor"), 32<<10) // 256 KiB
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		evict := func() {
+			t.Helper()
+			of, err := os.Open(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer of.Close()
+			if err := of.Sync(); err != nil { // only clean pages can be dropped
+				t.Fatal(err)
+			}
+			if err := unix.Fadvise(int(of.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+				t.Skipf("fadvise: %v", err)
+			}
+			if resident(t, of) {
+				t.Skip("the file system keeps the file in memory: nothing to miss")
+			}
+		}
+		reads := func() int64 {
+			for _, w := range e.Stats().Waits {
+				if w.Kind == "read" {
+					return w.Count
+				}
+			}
+			return 0
+		}
+		inTask := func(fn func(ctx context.Context) error) {
+			t.Helper()
+			h := Spawn(e.Context(), func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
+			if _, err := h.Join(e.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f, err := Open(e.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		readAll := func(ctx context.Context) error {
+			got := make([]byte, len(data))
+			if n, err := f.ReadAt(ctx, got, 0); n != len(data) || err != nil || !bytes.Equal(got, data) {
+				return fmt.Errorf("ReadAt = %d, %v (data equal: %v)", n, err, bytes.Equal(got, data))
+			}
+			return nil
+		}
+
+		inTask(readAll) // written just now: cached
+		if n := reads(); n != 0 {
+			t.Fatalf("a read of cached data waited (%d read waits)", n)
+		}
+		evict()
+		inTask(readAll)
+		if n := reads(); n != 1 {
+			t.Fatalf("ReadAt of evicted data: %d read waits; want 1", n)
+		}
+		evict()
+		inTask(func(ctx context.Context) error {
+			got := make([]byte, len(data))
+			if n, err := f.Read(ctx, got); n == 0 || err != nil || !bytes.Equal(got[:n], data[:n]) {
+				return fmt.Errorf("Read = %d, %v", n, err)
+			}
+			return nil
+		})
+		if n := reads(); n != 2 {
+			t.Fatalf("Read of evicted data: %d read waits in all; want 2", n)
+		}
+	})
+}
+
+// resident reports whether any page of f is in the page cache (mincore(2)).
+func resident(t *testing.T, f *os.File) bool {
+	t.Helper()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(mem)
+	vec := make([]byte, (len(mem)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)),
+		uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	for _, v := range vec {
+		if v&1 != 0 {
+			return true
+		}
+	}
+	return false
 }

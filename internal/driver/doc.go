@@ -11,6 +11,14 @@
 // its calling goroutine until the op completes. The caller (the root
 // package) releases the task's worker permit around the call.
 //
+// A read or write has two forms. ReadAt and WriteAt make the whole
+// transfer. TryAt and WaitAt (Inliner) make the same transfer in two
+// parts, for the caller that gives its worker up only if it must wait:
+// TryAt makes it only if it needs no wait (preadv2 or pwritev2 with
+// RWF_NOWAIT: a page-cache hit costs that one system call, with no
+// allocation and no hand-off of the worker), and WaitAt, called when TryAt
+// declined, makes it without trying inline a second time.
+//
 // # Invariants
 //
 // Every change keeps these, on both backends unless a rule names one; each
@@ -100,8 +108,9 @@
 // Two fast paths avoid the ring where it cannot help:
 //
 //   - reads and writes are first tried inline with preadv2/pwritev2 and
-//     RWF_NOWAIT (page-cache hits, ready pipes), except on O_DIRECT
-//     descriptors, where RWF_NOWAIT performs the device I/O synchronously;
+//     RWF_NOWAIT (page-cache hits, ready pipes; ReadAt, WriteAt and
+//     TryAt), except on O_DIRECT descriptors, where RWF_NOWAIT performs
+//     the device I/O synchronously;
 //   - a read or write of a regular file while no other op is in flight
 //     runs as a plain blocking system call: a lone op gains nothing from
 //     the ring and would pay two thread wake-ups.

@@ -38,12 +38,16 @@ type Driver interface {
 
 	// ReadAt reads into p at offset off, or at the file's current
 	// position if off < 0 (read(2) semantics). It makes one read, which
-	// may be short; 0, nil means end of file.
+	// may be short; 0, nil means end of file. The uring backend tries it
+	// inline first, as TryAt does.
 	ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error)
 	// WriteAt writes p at offset off, or at the current position if
 	// off < 0 (write(2) semantics). It makes one write, which may be
-	// short; the caller loops.
+	// short; the caller loops. It is tried inline first like ReadAt.
 	WriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error)
+	// Inliner is ReadAt and WriteAt in two parts, for a caller that acts
+	// between the attempt without a wait and the wait.
+	Inliner
 	// Fsync flushes fd to stable storage: fdatasync(2) if datasync,
 	// fsync(2) otherwise.
 	Fsync(ctx context.Context, fd int, datasync bool) error
@@ -178,6 +182,14 @@ func Transient(err error) bool {
 // length fits the kernel's 32-bit fields and partial transfers stay
 // reasonable.
 const maxRW = 1 << 30
+
+// clampRW returns p cut to maxRW bytes.
+func clampRW(p []byte) []byte {
+	if len(p) > maxRW {
+		return p[:maxRW]
+	}
+	return p
+}
 
 // checkFD rejects descriptors no system call would accept, before any
 // work is queued.

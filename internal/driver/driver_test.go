@@ -432,15 +432,11 @@ func TestOpenCancelRace(t *testing.T) {
 	})
 }
 
-// TestInliner: TryReadAt/TryWriteAt complete what needs no wait (cached
-// file data, a pipe with data or room) and decline what would wait (an
-// empty pipe), without starting anything.
+// TestInliner: TryAt completes what needs no wait (cached file data, a
+// pipe with data or room) and declines what would wait (an empty pipe),
+// without starting anything; WaitAt then completes the declined transfer.
 func TestInliner(t *testing.T) {
 	eachBackend(t, func(t *testing.T, d Driver) {
-		in, ok := d.(Inliner)
-		if !ok {
-			t.Fatalf("%T does not implement Inliner", d)
-		}
 		path, content := tempFile(t, 8192)
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
@@ -449,30 +445,88 @@ func TestInliner(t *testing.T) {
 		defer f.Close()
 		fd := int(f.Fd())
 		buf := make([]byte, 100)
-		if n, err, ok := in.TryReadAt(fd, buf, 4000); !ok || n != 100 || err != nil || !bytes.Equal(buf, content[4000:4100]) {
-			t.Errorf("TryReadAt(cached) = %d, %v, %v", n, err, ok)
+		if n, err, ok := d.TryAt(fd, buf, 4000, false); !ok || n != 100 || err != nil || !bytes.Equal(buf, content[4000:4100]) {
+			t.Errorf("TryAt(cached) = %d, %v, %v", n, err, ok)
 		}
-		if n, err, ok := in.TryWriteAt(fd, []byte("xyz"), 10); ok && (n != 3 || err != nil) {
-			t.Errorf("TryWriteAt = %d, %v, %v", n, err, ok)
+		if n, err, ok := d.TryAt(fd, []byte("xyz"), 10, true); ok && (n != 3 || err != nil) {
+			t.Errorf("TryAt(write) = %d, %v, %v", n, err, ok)
+		}
+		if _, _, ok := d.TryAt(fd, nil, 0, false); ok {
+			t.Error("TryAt of an empty buffer claims to have completed")
 		}
 		r, w := pipe(t, true)
 		before := d.Stats()
-		if _, _, ok := in.TryReadAt(r, buf, -1); ok {
-			t.Error("TryReadAt on an empty pipe claims to have completed")
+		if _, _, ok := d.TryAt(r, buf, -1, false); ok {
+			t.Error("TryAt on an empty pipe claims to have completed")
 		}
-		if after := d.Stats(); after.InFlight != 0 || after.Submitted != before.Submitted {
-			t.Errorf("a declined TryReadAt started an op: %+v", after)
+		if after := d.Stats(); after.InFlight != 0 || after.Submitted != before.Submitted || after.Completed != before.Completed {
+			t.Errorf("a declined TryAt started an op: %+v", after)
 		}
-		if n, err, ok := in.TryWriteAt(w, []byte("ab"), -1); !ok || n != 2 || err != nil {
-			t.Errorf("TryWriteAt(pipe) = %d, %v, %v", n, err, ok)
+		if n, err, ok := d.TryAt(w, []byte("ab"), -1, true); !ok || n != 2 || err != nil {
+			t.Errorf("TryAt(pipe, write) = %d, %v, %v", n, err, ok)
 		}
-		if n, err, ok := in.TryReadAt(r, buf, -1); !ok || n != 2 || err != nil {
-			t.Errorf("TryReadAt(pipe with data) = %d, %v, %v", n, err, ok)
+		if n, err, ok := d.TryAt(r, buf, -1, false); !ok || n != 2 || err != nil {
+			t.Errorf("TryAt(pipe with data) = %d, %v, %v", n, err, ok)
 		}
-		if _, err, ok := in.TryReadAt(1<<20, buf, 0); ok && !isErrno(err, syscall.EBADF) {
-			t.Errorf("TryReadAt(bad fd) = %v, %v", err, ok)
+		if _, err, ok := d.TryAt(1<<20, buf, 0, false); ok && !isErrno(err, syscall.EBADF) {
+			t.Errorf("TryAt(bad fd) = %v, %v", err, ok)
+		}
+
+		// The declined read, completed by WaitAt once the writer comes.
+		if _, _, ok := d.TryAt(r, buf, -1, false); ok {
+			t.Fatal("TryAt on an emptied pipe claims to have completed")
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if n, err := d.WaitAt(context.Background(), r, buf, -1, false); n != 3 || err != nil || string(buf[:n]) != "cde" {
+				t.Errorf("WaitAt(pipe) = %d, %v, %q", n, err, buf[:n])
+			}
+		}()
+		waitFor(t, "the read in flight", func() bool { return d.Stats().InFlight == 1 })
+		if n, err := d.WaitAt(context.Background(), w, []byte("cde"), -1, true); n != 3 || err != nil {
+			t.Errorf("WaitAt(pipe, write) = %d, %v", n, err)
+		}
+		<-done
+		if n, err := d.WaitAt(context.Background(), fd, buf, 4000, false); n != 100 || err != nil || !bytes.Equal(buf, content[4000:4100]) {
+			t.Errorf("WaitAt(file) = %d, %v", n, err)
+		}
+		if _, err := d.WaitAt(context.Background(), -1, buf, 0, false); !isErrno(err, syscall.EBADF) {
+			t.Errorf("WaitAt(-1) = %v; want EBADF", err)
 		}
 	})
+}
+
+// TestWaitAtSkipsInline: on the uring backend, ReadAt of cached data
+// completes inline, and WaitAt, for which the caller's TryAt has just
+// failed, goes to the ring without a second attempt.
+func TestWaitAtSkipsInline(t *testing.T) {
+	// No lone blocking call: a read that is not inline goes to the ring.
+	d := newTestUring(t, config{entries: 64, nowait: true, singleIssuer: true})
+	path, content := tempFile(t, 8192)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd, ctx, buf := int(f.Fd()), context.Background(), make([]byte, 100)
+	before := d.Stats()
+	if n, err := d.ReadAt(ctx, fd, buf, 100); n != 100 || err != nil || !bytes.Equal(buf, content[100:200]) {
+		t.Fatalf("ReadAt = %d, %v", n, err)
+	}
+	mid := d.Stats()
+	if mid.Inline != before.Inline+1 || mid.Submitted != before.Submitted {
+		t.Errorf("ReadAt of cached data: inline %d -> %d, submitted %d -> %d; want one inline read",
+			before.Inline, mid.Inline, before.Submitted, mid.Submitted)
+	}
+	if n, err := d.WaitAt(ctx, fd, buf, 200, false); n != 100 || err != nil || !bytes.Equal(buf, content[200:300]) {
+		t.Fatalf("WaitAt = %d, %v", n, err)
+	}
+	after := d.Stats()
+	if after.Inline != mid.Inline || after.Submitted == mid.Submitted {
+		t.Errorf("WaitAt: inline %d -> %d, submitted %d -> %d; want a ring read",
+			mid.Inline, after.Inline, mid.Submitted, after.Submitted)
+	}
 }
 
 // TestCancelFDWithLateOps (invariant 5): ops that begin on a descriptor

@@ -6,100 +6,68 @@ import (
 	"syscall"
 	"unsafe"
 
-	"github.com/executor-go/executor/internal/uring"
 	"golang.org/x/sys/unix"
 )
 
-// Inliner is implemented by drivers that can try an operation at once, on
-// the calling goroutine, when it can complete without waiting: a read the
-// page cache can serve, a write the page cache can absorb. The executor
-// tries it before it gives a task's worker up, so that an operation that
-// needs no wait costs no hand-off of the worker either.
+// Inliner splits a read or write in two at the point where it would have
+// to wait, for a caller that has something to do there: the executor gives
+// the task's worker up only when the operation must wait, so that one the
+// page cache serves (a hit, a write the cache absorbs) costs no hand-off of
+// the worker. Both backends implement it; Driver embeds it.
+//
+// TryAt is the first part, WaitAt the rest: TryAt, and WaitAt if TryAt
+// returned ok == false, make the same read or write as ReadAt or WriteAt,
+// without the system call a second inline attempt would waste. A caller
+// with nothing to do between the two calls ReadAt or WriteAt.
 type Inliner interface {
-	// TryReadAt is ReadAt done only if it needs no wait. ok is false if it
-	// would have had to wait (nothing was read); otherwise n and err are
-	// the result of the read.
-	TryReadAt(fd int, p []byte, off int64) (n int, err error, ok bool)
-	// TryWriteAt is WriteAt done only if it needs no wait, like TryReadAt.
-	TryWriteAt(fd int, p []byte, off int64) (n int, err error, ok bool)
-	// WaitReadAt and WaitWriteAt are ReadAt and WriteAt for a caller whose
-	// TryReadAt or TryWriteAt just returned ok == false: they skip the
-	// driver's own inline attempt.
-	WaitReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error)
-	WaitWriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error)
+	// TryAt makes the read into p, or with write the write of p, that
+	// ReadAt or WriteAt would make (at offset off, or at the file position
+	// if off < 0), but only if it completes without a wait: on the calling
+	// goroutine, with preadv2 or pwritev2 and RWF_NOWAIT. ok is false if it
+	// would have had to wait, or cannot be tried (an O_DIRECT descriptor
+	// the driver opened, whose reads always reach the device; an empty p):
+	// then nothing was transferred. Otherwise n and err are the result.
+	//
+	// The portable backend does not know which descriptors are O_DIRECT:
+	// the caller does not try those, since RWF_NOWAIT may make a direct
+	// read wait for the device.
+	TryAt(fd int, p []byte, off int64, write bool) (n int, err error, ok bool)
+	// WaitAt is ReadAt, or with write WriteAt, for a caller whose TryAt of
+	// the same transfer has just returned ok == false: it makes no inline
+	// attempt of its own, since the same system call would fail again.
+	WaitAt(ctx context.Context, fd int, p []byte, off int64, write bool) (int, error)
 }
 
-// WaitReadAt implements Inliner.
-func (d *uringDriver) WaitReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	return d.rw(ctx, uring.OpRead, fd, p, off, false)
-}
-
-// WaitWriteAt implements Inliner.
-func (d *uringDriver) WaitWriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	return d.rw(ctx, uring.OpWrite, fd, p, off, false)
-}
-
-// WaitReadAt implements Inliner; the portable ReadAt makes no inline
-// attempt of its own.
-func (d *portableDriver) WaitReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	return d.ReadAt(ctx, fd, p, off)
-}
-
-// WaitWriteAt implements Inliner, like WaitReadAt.
-func (d *portableDriver) WaitWriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	return d.WriteAt(ctx, fd, p, off)
-}
-
-// TryReadAt implements Inliner with preadv2(RWF_NOWAIT); it never tries
-// O_DIRECT descriptors, whose reads always reach the device.
-func (d *uringDriver) TryReadAt(fd int, p []byte, off int64) (int, error, bool) {
-	return d.try(fd, p, off, false)
-}
-
-// TryWriteAt implements Inliner with pwritev2(RWF_NOWAIT).
-func (d *uringDriver) TryWriteAt(fd int, p []byte, off int64) (int, error, bool) {
-	return d.try(fd, p, off, true)
-}
-
-func (d *uringDriver) try(fd int, p []byte, off int64, write bool) (int, error, bool) {
+// TryAt implements Inliner.
+func (d *uringDriver) TryAt(fd int, p []byte, off int64, write bool) (int, error, bool) {
 	if len(p) == 0 || checkFD(fd) != nil || d.isClosed.Load() {
 		return 0, nil, false // let the full operation report it
 	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
-	n, err, ok := d.tryNowait(fd, p, off, write)
-	if ok {
-		d.countInline(bufHint(p))
-	}
-	return n, err, ok
+	return d.nowait(fd, clampRW(p), off, write)
 }
 
-// TryReadAt implements Inliner with preadv2(RWF_NOWAIT). The caller must not
-// use it for O_DIRECT descriptors: the portable driver does not track them,
-// and a direct read may wait for the device even with RWF_NOWAIT.
-func (d *portableDriver) TryReadAt(fd int, p []byte, off int64) (int, error, bool) {
-	return d.try(fd, p, off, false)
+// WaitAt implements Inliner.
+func (d *uringDriver) WaitAt(ctx context.Context, fd int, p []byte, off int64, write bool) (int, error) {
+	return d.rw(ctx, fd, p, off, write, false)
 }
 
-// TryWriteAt implements Inliner with pwritev2(RWF_NOWAIT), with the same
-// caveat as TryReadAt.
-func (d *portableDriver) TryWriteAt(fd int, p []byte, off int64) (int, error, bool) {
-	return d.try(fd, p, off, true)
-}
-
-func (d *portableDriver) try(fd int, p []byte, off int64, write bool) (int, error, bool) {
+// TryAt implements Inliner.
+func (d *portableDriver) TryAt(fd int, p []byte, off int64, write bool) (int, error, bool) {
 	if len(p) == 0 || checkFD(fd) != nil {
 		return 0, nil, false
 	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
+	p = clampRW(p)
 	n, err, ok := nowaitRW(fd, p, off, write)
 	if ok {
 		d.tried.add(bufHint(p))
 	}
 	return n, err, ok
+}
+
+// WaitAt implements Inliner; the portable ReadAt and WriteAt make no inline
+// attempt of their own.
+func (d *portableDriver) WaitAt(ctx context.Context, fd int, p []byte, off int64, write bool) (int, error) {
+	return d.rw(ctx, fd, p, off, write)
 }
 
 // rawNowaitMax is the largest RWF_NOWAIT transfer made as a raw system

@@ -28,8 +28,8 @@ type portableDriver struct {
 	track  tracker
 
 	completed, cancelled atomic.Uint64
-	// tried counts the reads and writes TryReadAt and TryWriteAt
-	// completed, striped like the uring driver's inline count.
+	// tried counts the reads and writes TryAt completed, striped like the
+	// uring driver's inline count.
 	tried stripedCounter
 }
 
@@ -174,32 +174,33 @@ func (d *portableDriver) cancelLocked(st *fdState) {
 }
 
 func (d *portableDriver) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return d.rw(ctx, fd, p, off, false)
+}
+
+func (d *portableDriver) WriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return d.rw(ctx, fd, p, off, true)
+}
+
+// rw is ReadAt, WriteAt and WaitAt: one read(2) or pread(2) into p, or with
+// write one write(2) or pwrite(2) of p.
+func (d *portableDriver) rw(ctx context.Context, fd int, p []byte, off int64, write bool) (int, error) {
 	if err := checkFD(fd); err != nil {
 		return 0, err
 	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
+	p = clampRW(p)
+	if write {
+		return d.do(ctx, fd, unix.POLLOUT, func() (int, error) {
+			if off < 0 {
+				return unix.Write(fd, p)
+			}
+			return unix.Pwrite(fd, p, off)
+		})
 	}
 	return d.do(ctx, fd, unix.POLLIN, func() (int, error) {
 		if off < 0 {
 			return unix.Read(fd, p)
 		}
 		return unix.Pread(fd, p, off)
-	})
-}
-
-func (d *portableDriver) WriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	if err := checkFD(fd); err != nil {
-		return 0, err
-	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
-	return d.do(ctx, fd, unix.POLLOUT, func() (int, error) {
-		if off < 0 {
-			return unix.Write(fd, p)
-		}
-		return unix.Pwrite(fd, p, off)
 	})
 }
 

@@ -61,7 +61,7 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 	o.pin.Pin(a)
 	defer o.pin.Unpin()
 	var sqe uring.SQE
-	sqe.PrepAccept(fd, unsafe.Pointer(&a.raw), &a.n, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, false)
+	sqe.PrepAccept(fd, unsafe.Pointer(&a.raw), &a.n, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 	r := d.run(ctx, o, idx, int32(fd), &sqe, true)
 	if r.completedAfterCancel() {
 		// Completed after its cancellation: nobody will own the

@@ -9,23 +9,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// nowait tries a read or write with RWF_NOWAIT: data in the page cache is
-// copied inline at the cost of one system call, without a ring round trip
-// and completion-thread wake-up. ok is false if the kernel would block
-// (EAGAIN) or does not support RWF_NOWAIT for this file.
+// nowait tries a read or write with RWF_NOWAIT (see TryAt): data in the
+// page cache is copied inline at the cost of one system call, without a
+// ring round trip and completion-thread wake-up. It never tries O_DIRECT
+// descriptors, where RWF_NOWAIT performs the device I/O synchronously. ok
+// is false if the kernel would block (EAGAIN) or does not support
+// RWF_NOWAIT for this file; a transfer made is counted as inline.
 func (d *uringDriver) nowait(fd int, p []byte, off int64, write bool) (n int, err error, ok bool) {
-	if !d.cfg.nowait {
-		return 0, nil, false
-	}
-	return d.tryNowait(fd, p, off, write)
-}
-
-// tryNowait is nowait whatever the configuration (see Inliner).
-func (d *uringDriver) tryNowait(fd int, p []byte, off int64, write bool) (n int, err error, ok bool) {
 	if d.kind(fd)&kindDirect != 0 {
 		return 0, nil, false
 	}
-	return nowaitRW(fd, p, off, write)
+	n, err, ok = nowaitRW(fd, p, off, write)
+	if ok {
+		d.countInline(bufHint(p))
+	}
+	return n, err, ok
 }
 
 // kind returns what fd is, from a per-number cache that the driver
@@ -79,7 +77,10 @@ func (d *uringDriver) blocking(fd int, p []byte, off int64, write bool) (n int, 
 	}
 }
 
-func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, off int64, tryInline bool) (int, error) {
+// rw is ReadAt, WriteAt and WaitAt: a read into p, or with write a write
+// of p, tried inline first if tryInline (ReadAt and WriteAt, as configured),
+// then run as a lone blocking call or through the ring.
+func (d *uringDriver) rw(ctx context.Context, fd int, p []byte, off int64, write, tryInline bool) (int, error) {
 	if err := checkFD(fd); err != nil {
 		return 0, err
 	}
@@ -92,20 +93,19 @@ func (d *uringDriver) rw(ctx context.Context, opcode uint8, fd int, p []byte, of
 	if err := doneErr(ctx); err != nil {
 		return 0, err
 	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
-	// tryInline is false when the caller's TryReadAt/TryWriteAt has just
-	// failed: the same system call would fail again.
+	p = clampRW(p)
 	if tryInline {
-		if n, err, ok := d.nowait(fd, p, off, opcode == uring.OpWrite); ok {
-			d.countInline(bufHint(p))
+		if n, err, ok := d.nowait(fd, p, off, write); ok {
 			return n, err
 		}
 	}
-	if n, err, ok := d.blocking(fd, p, off, opcode == uring.OpWrite); ok {
+	if n, err, ok := d.blocking(fd, p, off, write); ok {
 		d.countInline(bufHint(p))
 		return n, err
+	}
+	opcode := uring.OpRead
+	if write {
+		opcode = uring.OpWrite
 	}
 	var sqe uring.SQE
 	sqe.PrepRW(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off))
@@ -133,11 +133,11 @@ func (d *uringDriver) runBuffer(ctx context.Context, fd int, p []byte, sqe *urin
 func (d *uringDriver) countInline(hint uintptr) { d.inline.add(hint) }
 
 func (d *uringDriver) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	return d.rw(ctx, uring.OpRead, fd, p, off, true)
+	return d.rw(ctx, fd, p, off, false, d.cfg.nowait)
 }
 
 func (d *uringDriver) WriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	return d.rw(ctx, uring.OpWrite, fd, p, off, true)
+	return d.rw(ctx, fd, p, off, true, d.cfg.nowait)
 }
 
 func (d *uringDriver) Fsync(ctx context.Context, fd int, datasync bool) error {

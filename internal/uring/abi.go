@@ -149,8 +149,7 @@ const (
 	AsyncCancelUserData uint32 = 1 << 4
 	AsyncCancelOp       uint32 = 1 << 5
 
-	// AcceptMultishot, RecvMultishot and RecvSendPollFirst go in SQE.IOPrio.
-	AcceptMultishot   uint16 = 1 << 0
+	// RecvSendPollFirst and RecvMultishot go in SQE.IOPrio.
 	RecvSendPollFirst uint16 = 1 << 0
 	RecvMultishot     uint16 = 1 << 1
 )

@@ -40,12 +40,6 @@ func (s *SQE) PrepOpenat(dirfd int, path *byte, flags int, mode uint32) {
 	s.OpFlags = uint32(flags)
 }
 
-// PrepClose prepares close(2).
-func (s *SQE) PrepClose(fd int) {
-	s.Opcode = OpClose
-	s.Fd = int32(fd)
-}
-
 // PrepStatx prepares statx(2) into *stat (a *unix.Statx_t); path must be
 // NUL-terminated ("" with AT_EMPTY_PATH stats dirfd itself).
 func (s *SQE) PrepStatx(dirfd int, path *byte, flags int, mask uint32, stat unsafe.Pointer) {
@@ -89,17 +83,13 @@ func (s *SQE) PrepLinkTimeout(ts *Timespec, flags uint32) {
 }
 
 // PrepAccept prepares accept4(2); addr and addrLen (a *uint32) may be
-// nil. With multishot, one request yields a CQE per accepted connection,
-// flagged CQEFMore while more follow.
-func (s *SQE) PrepAccept(fd int, sa unsafe.Pointer, saLen *uint32, flags int, multishot bool) {
+// nil.
+func (s *SQE) PrepAccept(fd int, sa unsafe.Pointer, saLen *uint32, flags int) {
 	s.Opcode = OpAccept
 	s.Fd = int32(fd)
 	s.Addr = addr(sa)
 	s.Off = addr(unsafe.Pointer(saLen))
 	s.OpFlags = uint32(flags)
-	if multishot {
-		s.IOPrio |= AcceptMultishot
-	}
 }
 
 // PrepConnect prepares connect(2) to the raw sockaddr sa of length n.
@@ -147,16 +137,4 @@ func (s *SQE) PrepSocket(domain, typ, proto int) {
 	s.Fd = int32(domain)
 	s.Off = uint64(typ)
 	s.Len = uint32(proto)
-}
-
-// PrepProvideBuffers prepares IORING_OP_PROVIDE_BUFFERS: nbufs buffers of
-// size bytes each, contiguous from p, with ids bid, bid+1, ... in group
-// bgid.
-func (s *SQE) PrepProvideBuffers(p unsafe.Pointer, size uint32, nbufs int, bgid uint16, bid uint16) {
-	s.Opcode = OpProvideBuffers
-	s.Fd = int32(nbufs)
-	s.Addr = addr(p)
-	s.Len = size
-	s.Off = uint64(bid)
-	s.BufIndex = bgid
 }
