@@ -88,17 +88,17 @@ type JoinHandle[T any] struct {
 	// one (Done, or a Join that must wait), or ended once it has ended.
 	// One word instead of a mutex, a flag and a channel: the record is
 	// allocated per task, and its size is most of a spawn's garbage.
-	end atomic.Value // of chan struct{}
+	end atomic.Pointer[chan struct{}]
 
 	val T
 	err error
 }
 
-// ended is a closed channel: the end of a task that has ended.
-var ended = func() chan struct{} {
+// ended holds a closed channel: the end of a task that has ended.
+var ended = func() *chan struct{} {
 	c := make(chan struct{})
 	close(c)
-	return c
+	return &c
 }()
 
 // name returns the task's name (see WithName), or "".
@@ -111,8 +111,8 @@ func (h *JoinHandle[T]) name() string {
 
 // finish marks the task ended, for its waiters. val and err are final.
 func (h *JoinHandle[T]) finish() {
-	if c, _ := h.end.Swap(ended).(chan struct{}); c != nil && c != ended {
-		close(c)
+	if c := h.end.Swap(ended); c != nil && c != ended {
+		close(*c)
 	}
 }
 
@@ -341,7 +341,7 @@ func (h *JoinHandle[T]) runInline(ctx context.Context, whole bool) bool {
 // waitChan returns nil if the task has ended, or else the channel that its
 // end closes.
 func (h *JoinHandle[T]) waitChan() chan struct{} {
-	if c := h.endChan(); c != ended {
+	if c := h.endChan(); c != *ended {
 		return c
 	}
 	return nil
@@ -350,14 +350,14 @@ func (h *JoinHandle[T]) waitChan() chan struct{} {
 // endChan returns the channel that the task's end closes (ended, if it
 // has), making it if no waiter has yet.
 func (h *JoinHandle[T]) endChan() chan struct{} {
-	if c, _ := h.end.Load().(chan struct{}); c != nil {
-		return c
+	if c := h.end.Load(); c != nil {
+		return *c
 	}
 	c := make(chan struct{})
-	if h.end.CompareAndSwap(nil, c) {
+	if h.end.CompareAndSwap(nil, &c) {
 		return c
 	}
-	return h.end.Load().(chan struct{}) // another waiter's, or ended
+	return *h.end.Load() // another waiter's, or ended
 }
 
 // Done returns a channel that is closed when the task ends. Select on it
