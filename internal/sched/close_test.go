@@ -1,6 +1,7 @@
 package sched
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,4 +120,43 @@ func TestCloseRacesSpawns(t *testing.T) {
 		}
 		check(t, s, 0, 0)
 	}
+}
+
+// TestLaunchRunsEachOnce: tasks launched concurrently from many goroutines
+// each run exactly once, whichever goroutine pops which.
+func TestLaunchRunsEachOnce(t *testing.T) {
+	const launchers, each = 8, 500
+	s := New(launchers * each) // a permit for every task: each starts at once
+	var runs [launchers * each]atomic.Int32
+	var done sync.WaitGroup
+	done.Add(launchers * each)
+	var wg sync.WaitGroup
+	for l := range launchers {
+		wg.Go(func() {
+			for i := range each {
+				k := l*each + i
+				r := newTask(func(*fn) { runs[k].Add(1); done.Done() })
+				if !s.Spawn(&r.Task, r) {
+					t.Error("no permit for a task")
+					return
+				}
+				Launch(&r.Task)
+			}
+		})
+	}
+	wg.Wait()
+	finished := make(chan struct{})
+	go func() { done.Wait(); close(finished) }()
+	recv(t, finished)
+	for k := range runs {
+		if n := runs[k].Load(); n != 1 {
+			t.Fatalf("task %d ran %d times", k, n)
+		}
+	}
+	poll(t, func() string {
+		if st := s.Stats(); st.Running != 0 || st.Completed != launchers*each {
+			return fmt.Sprintf("Stats = %+v; want none running and all completed", st)
+		}
+		return ""
+	})
 }
