@@ -13,11 +13,15 @@ import (
 //
 // A sleeping task's goroutine is parked until its worker is handed to it:
 // when its time comes, the timer queues the task for a worker
-// (sched.Task.Ready) without waking it, so a task that finds every worker
+// (sched.Scheduler.ReadyAll, a batch at a time) without waking it, so a task that finds every worker
 // busy is woken once, not woken by a timer and then put to sleep again in
 // the run queue. The heap holds its entries by value: a Sleep costs no
 // allocation (once the heap has grown) and no goroutine.
 type sleepers struct {
+	// firing serializes fire, which a Reset may run twice at once: the
+	// tasks of a batch must be queued for workers before those of the next.
+	firing sync.Mutex
+
 	mu    sync.Mutex
 	base  time.Time   // the origin of the heap's times (monotonic)
 	heap  []sleeper   // ordered by when
@@ -51,19 +55,37 @@ func (q *sleepers) sleep(t *sched.Task, d time.Duration) {
 }
 
 // fire queues every task whose time has come for a worker and re-arms the
-// timer for the next. A Reset while it runs may make it run twice: the
-// second run finds nothing due.
+// timer for the next. It pops due tasks in batches and queues each batch
+// with one acquisition of the scheduler's lock, holding neither lock while
+// it holds the other: tasks going to sleep meanwhile wait for the heap only
+// while a batch is popped. A Reset while it runs may make it run twice: the
+// second run finds nothing due, or other tasks.
 func (q *sleepers) fire() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	now := time.Since(q.base)
-	for len(q.heap) > 0 && q.heap[0].when <= now {
-		q.pop().t.Ready() // takes the scheduler's lock: sleepers' lock comes first
-	}
-	if len(q.heap) > 0 {
-		q.timer.Reset(q.heap[0].when - now)
+	var batch [fireBatch]*sched.Task
+	for {
+		q.mu.Lock()
+		now := time.Since(q.base)
+		n := 0
+		for n < len(batch) && len(q.heap) > 0 && q.heap[0].when <= now {
+			batch[n] = q.pop().t
+			n++
+		}
+		if n < len(batch) && len(q.heap) > 0 {
+			q.timer.Reset(q.heap[0].when - now)
+		}
+		q.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		batch[0].Scheduler().ReadyAll(batch[:n])
+		if n < len(batch) {
+			return
+		}
 	}
 }
+
+// fireBatch is how many due tasks fire queues for workers at once.
+const fireBatch = 128
 
 func (q *sleepers) push(s sleeper) {
 	q.heap = append(q.heap, s)

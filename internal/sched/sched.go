@@ -302,6 +302,9 @@ func (t *Task) PanicToLender() {
 // a task t ran inline, which has reported it already.
 func (t *Task) PanicFromInline() bool { return t.inlinePanic }
 
+// Scheduler returns the scheduler t is registered with.
+func (t *Task) Scheduler() *Scheduler { return t.s }
+
 // PrepareReady readies t for Ready: call it on the waiting goroutine after
 // Release returned true and before anything can call Ready.
 func (t *Task) PrepareReady() { t.arm() }
@@ -311,21 +314,32 @@ func (t *Task) PrepareReady() { t.arm() }
 // goroutine, parked in AwaitPermit, is woken only once it holds one (a
 // goroutine woken by its timer and then put to sleep again until a permit
 // is free would be woken twice). Call PrepareReady first.
-func (t *Task) Ready() {
-	s := t.s
+func (t *Task) Ready() { t.s.ReadyAll([]*Task{t}) }
+
+// ReadyAll is Ready for each task of ts, tasks of s, in order, under one
+// acquisition of the scheduler's lock: a timer that finds many tasks due at
+// once (100,000 sleepers of the same length) takes the lock once per batch,
+// not once per task, and the tasks ending meanwhile wait for it less.
+func (s *Scheduler) ReadyAll(ts []*Task) {
+	var grantedBuf [8]*Task
+	granted := grantedBuf[:0] // at most the free permits: a few
 	now := clock.Now()
 	s.mu.Lock()
-	s.wokeKeepRegion(t, now) // the region ends on t's goroutine (AwaitPermit)
-	if s.free > 0 && s.head == nil {
-		s.free--
-		s.grantLocked(now)
-		s.run(t, now)
-		s.mu.Unlock()
-		t.signal()
-		return
+	for _, t := range ts {
+		s.wokeKeepRegion(t, now) // the region ends on t's goroutine (AwaitPermit)
+		if s.free > 0 && s.head == nil {
+			s.free--
+			s.grantLocked(now)
+			s.run(t, now)
+			granted = append(granted, t)
+		} else {
+			s.enqueue(t)
+		}
 	}
-	s.enqueue(t)
 	s.mu.Unlock()
+	for _, t := range granted {
+		t.signal()
+	}
 }
 
 // AwaitPermit blocks until Ready has given t a permit.
