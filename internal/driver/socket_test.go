@@ -45,8 +45,9 @@ func tcpSocket(t *testing.T) int {
 // withoutInline runs the test with the inline socket attempts off, so
 // every op goes through the ring.
 func withoutInline(t *testing.T) {
+	send, recv, accept := inlineSend, inlineRecv, inlineAccept
 	inlineSend, inlineRecv, inlineAccept = false, false, false
-	t.Cleanup(func() { inlineSend, inlineRecv, inlineAccept = true, true, true })
+	t.Cleanup(func() { inlineSend, inlineRecv, inlineAccept = send, recv, accept })
 }
 
 func TestSocketRoundTrip(t *testing.T) {
