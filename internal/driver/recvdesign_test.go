@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -46,6 +47,11 @@ func BenchmarkRecvDesign(b *testing.B) {
 	for _, conns := range []int{1, 64, 1000} {
 		b.Run("conns="+strconv.Itoa(conns)+"/net", func(b *testing.B) {
 			srv := startNetEcho(b)
+			defer srv.stop()
+			echoPingPong(b, srv.addr, conns)
+		})
+		b.Run("conns="+strconv.Itoa(conns)+"/ring-driver", func(b *testing.B) {
+			srv := startDriverEcho(b)
 			defer srv.stop()
 			echoPingPong(b, srv.addr, conns)
 		})
@@ -102,6 +108,61 @@ func TestRecvDesignEcho(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// startDriverEcho serves echo with the driver's ring sockets (Sockets,
+// the socket ring of socket_ring.go) and a goroutine per connection: the
+// shipped design, without the executor's worker hand-offs around it.
+func startDriverEcho(tb testing.TB) echoSrv {
+	d := newTestUring(tb, defaultConfig)
+	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := unix.Listen(lfd, 4096); err != nil {
+		tb.Fatal(err)
+	}
+	sa, err := unix.Getsockname(lfd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			nfd, _, err := d.Accept(ctx, lfd)
+			if err != nil {
+				return
+			}
+			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+			wg.Go(func() {
+				defer d.Close(nfd)
+				buf := make([]byte, 4096)
+				for {
+					n, err := d.Recv(ctx, nfd, buf)
+					if err != nil || n == 0 {
+						return
+					}
+					for p := buf[:n]; len(p) > 0; {
+						m, err := d.Send(ctx, nfd, p)
+						if err != nil {
+							return
+						}
+						p = p[m:]
+					}
+				}
+			})
+		}
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
+	return echoSrv{addr: addr, stop: func() {
+		cancel()
+		wg.Wait()
+		unix.Close(lfd)
+	}}
 }
 
 type echoSrv struct {
