@@ -35,10 +35,12 @@ type config struct {
 
 // defaultConfig has 4096 op records and 4096 cancel records, an SQ of
 // 4096 entries (256 KiB of SQEs) and a CQ of 65536 (1 MiB), the kernel's
-// largest: the CQ room the fixed records leave, about 57,000 entries, is
-// what receives and accepts waiting on idle ring sockets may hold (see
-// slab), so that a server keeps a receive in flight on tens of thousands
-// of idle connections while file reads and sends still find records.
+// largest. Its socket ring (socketConfig) has a quarter of the records
+// and the same CQ: the room its fixed records leave, about 63,000
+// entries, is what receives and accepts waiting on idle ring sockets may
+// hold (see slab), so that a server keeps a receive in flight on tens of
+// thousands of idle connections while sends and connects still find
+// records, and file ops never compete with them.
 var defaultConfig = config{entries: 4096, nowait: true, singleIssuer: true, blocking: true}
 
 // cqFactor sizes the CQ against the SQ; IORING_SETUP_CLAMP brings it down
