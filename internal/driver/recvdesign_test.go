@@ -115,20 +115,7 @@ func TestRecvDesignEcho(t *testing.T) {
 // shipped design, without the executor's worker hand-offs around it.
 func startDriverEcho(tb testing.TB) echoSrv {
 	d := newTestUring(tb, defaultConfig)
-	lfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := unix.Bind(lfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		tb.Fatal(err)
-	}
-	if err := unix.Listen(lfd, 4096); err != nil {
-		tb.Fatal(err)
-	}
-	sa, err := unix.Getsockname(lfd)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	lfd, sa := listen(tb)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -161,7 +148,6 @@ func startDriverEcho(tb testing.TB) echoSrv {
 	return echoSrv{addr: addr, stop: func() {
 		cancel()
 		wg.Wait()
-		unix.Close(lfd)
 	}}
 }
 
