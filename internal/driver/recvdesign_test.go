@@ -42,6 +42,13 @@ import (
 // see the table in docs/ARCHITECTURE.md. The ring design stays behind
 // net: each receive costs a wake-up of the ring's thread on top of the
 // poller's wake-up of the reaper.
+//
+// ring-driver is the shipped design that came out of it (the driver's
+// socket ring, socket_ring.go: no ring thread at all, submitters enter
+// the kernel and the poller-woken reaper or the next submitter drains
+// the CQ, one receive per request into the caller's buffer), measured
+// here without the executor around it; docs/ARCHITECTURE.md
+// ("Performance and scale") has its figures and what they are spent on.
 func BenchmarkRecvDesign(b *testing.B) {
 	raiseNoFile(b, 4096)
 	for _, conns := range []int{1, 64, 1000} {
