@@ -66,8 +66,8 @@
 //     holds at most one record and gives it back when it completes).
 //     [TestTinyRing] A receive or accept waiting for a peer may hold its
 //     record for as long as the connection is idle, so those take records
-//     from a table of their own (the CQ room the fixed records leave,
-//     about 57,000 by default): idle connections never starve file ops,
+//     from a table of their own (the CQ room the fixed records leave
+//     in the socket ring, about 63,000 by default): idle connections never starve file ops,
 //     sends or connects. [TestIdleReceivesLeaveRecords]
 //
 // # The uring backend
@@ -119,6 +119,22 @@
 // submitting goroutines call io_uring_enter themselves, one at a time,
 // each carrying everything queued while the previous one was in the
 // kernel (flat combining).
+//
+// Ring sockets (Sockets) run on a second ring, the socket ring
+// (socket_ring.go), made with the first and reaped differently: no
+// completion thread. A socket's completion is the kernel running the
+// receive as task work on the thread that submitted it; a locked thread
+// of ours would then need a P back from the Go scheduler before waking
+// the op's goroutine, a park and a hand-off of threads per request when
+// the P's are busy. So submitters enter the kernel themselves (flat
+// combining, as above), and the CQ is drained by whichever comes first:
+// the submitter right after its enter (which delivers a receive that
+// found data there, with no wake-up at all), or a goroutine that the Go
+// runtime's network poller wakes through an eventfd registered with the
+// ring, as net's readiness reaches a goroutine. Receives are not tried
+// inline first: the enter makes the same attempt. Its waiting records
+// (the CQ room its fixed records leave) are those of invariant 8; its
+// SQ is a quarter of the file ring's, its CQ as large.
 //
 // # Measurements
 //

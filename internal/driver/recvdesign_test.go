@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -41,11 +42,23 @@ import (
 // see the table in docs/ARCHITECTURE.md. The ring design stays behind
 // net: each receive costs a wake-up of the ring's thread on top of the
 // poller's wake-up of the reaper.
+//
+// ring-driver is the shipped design that came out of it (the driver's
+// socket ring, socket_ring.go: no ring thread at all, submitters enter
+// the kernel and the poller-woken reaper or the next submitter drains
+// the CQ, one receive per request into the caller's buffer), measured
+// here without the executor around it; docs/ARCHITECTURE.md
+// ("Performance and scale") has its figures and what they are spent on.
 func BenchmarkRecvDesign(b *testing.B) {
 	raiseNoFile(b, 4096)
 	for _, conns := range []int{1, 64, 1000} {
 		b.Run("conns="+strconv.Itoa(conns)+"/net", func(b *testing.B) {
 			srv := startNetEcho(b)
+			defer srv.stop()
+			echoPingPong(b, srv.addr, conns)
+		})
+		b.Run("conns="+strconv.Itoa(conns)+"/ring-driver", func(b *testing.B) {
+			srv := startDriverEcho(b)
 			defer srv.stop()
 			echoPingPong(b, srv.addr, conns)
 		})
@@ -102,6 +115,47 @@ func TestRecvDesignEcho(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// startDriverEcho serves echo with the driver's ring sockets (Sockets,
+// the socket ring of socket_ring.go) and a goroutine per connection: the
+// shipped design, without the executor's worker hand-offs around it.
+func startDriverEcho(tb testing.TB) echoSrv {
+	d := newTestUring(tb, defaultConfig)
+	lfd, sa := listen(tb)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			nfd, _, err := d.Accept(ctx, lfd)
+			if err != nil {
+				return
+			}
+			unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+			wg.Go(func() {
+				defer d.Close(nfd)
+				buf := make([]byte, 4096)
+				for {
+					n, err := d.Recv(ctx, nfd, buf)
+					if err != nil || n == 0 {
+						return
+					}
+					for p := buf[:n]; len(p) > 0; {
+						m, err := d.Send(ctx, nfd, p)
+						if err != nil {
+							return
+						}
+						p = p[m:]
+					}
+				}
+			})
+		}
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
+	return echoSrv{addr: addr, stop: func() {
+		cancel()
+		wg.Wait()
+	}}
 }
 
 type echoSrv struct {

@@ -10,15 +10,20 @@ import (
 )
 
 // Inline attempts: a non-blocking system call on the calling goroutine
-// before a ring request. They save the ring round trip (queueing, waking
-// the completion thread, the wake-up of the waiting goroutine) when the
-// call can complete at once, and cost one failed system call when it
-// cannot. Sends almost always complete at once (socket buffer room);
-// receives and accepts do when data or connections are already queued.
+// before a ring request. They save the ring round trip (queueing, the
+// wake-up of the waiting goroutine) when the call can complete at once,
+// and cost one failed system call when it cannot. Sends almost always
+// complete at once (socket buffer room); accepts do when connections are
+// already queued. Receives are not tried inline: the kernel makes the
+// same attempt inside the io_uring_enter that submits the request, and a
+// receive that finds data completes there and is reaped by its own
+// submitter (reapCQ), so an inline attempt would only add a failed system
+// call to every receive that has to wait (measured: about one system call
+// and 10-20% CPU per request more in ping-pong echo; see socket_ring.go).
 // Tests and benchmarks switch them off to measure the ring alone.
 var (
 	inlineSend   = true
-	inlineRecv   = true
+	inlineRecv   = false
 	inlineAccept = true
 )
 
@@ -53,23 +58,24 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 			break
 		}
 	}
-	o, idx, err := d.acquireWaiting(ctx) // an accept waits for a peer
+	s := d.sock
+	o, idx, err := s.acquireWaiting(ctx) // an accept waits for a peer
 	if err != nil {
 		return -1, nil, err
 	}
-	defer d.slab.release(idx)
+	defer s.slab.release(idx)
 	o.pin.Pin(a)
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepAccept(fd, unsafe.Pointer(&a.raw), &a.n, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
-	r := d.run(ctx, o, idx, int32(fd), &sqe, true)
+	r := s.run(ctx, o, idx, int32(fd), &sqe, true)
 	if r.completedAfterCancel() {
 		// Completed after its cancellation: nobody will own the
 		// connection (invariant 4).
 		unix.Close(int(r.res))
 		return -1, nil, ctx.Err()
 	}
-	nfd, err := d.finish(ctx, r)
+	nfd, err := s.finish(ctx, r)
 	if err != nil {
 		return -1, nil, err
 	}
@@ -84,17 +90,18 @@ func (d *uringDriver) Connect(ctx context.Context, fd int, sa unix.Sockaddr) err
 	if err := a.encode(sa); err != nil {
 		return err
 	}
-	o, idx, err := d.acquire(ctx)
+	s := d.sock
+	o, idx, err := s.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer d.slab.release(idx)
+	defer s.slab.release(idx)
 	o.pin.Pin(a)
 	defer o.pin.Unpin()
 	var sqe uring.SQE
 	sqe.PrepConnect(fd, unsafe.Pointer(&a.raw), a.n)
-	r := d.run(ctx, o, idx, int32(fd), &sqe, false)
-	_, err = d.finish(ctx, r)
+	r := s.run(ctx, o, idx, int32(fd), &sqe, false)
+	_, err = s.finish(ctx, r)
 	return err
 }
 
@@ -138,11 +145,12 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	} else {
 		sqe.PrepRecv(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags, -1)
 	}
+	s := d.sock
 	if send {
-		return d.runBuffer(ctx, fd, p, &sqe, d.acquire)
+		return s.runBuffer(ctx, fd, p, &sqe, s.acquire)
 	}
 	// A receive waits for the peer, for as long as the connection is idle.
-	return d.runBuffer(ctx, fd, p, &sqe, d.acquireWaiting)
+	return s.runBuffer(ctx, fd, p, &sqe, s.acquireWaiting)
 }
 
 // TrySend implements Sockets: one send with MSG_DONTWAIT.

@@ -198,6 +198,13 @@ func (d *uringDriver) submitUnlock(sqe *uring.SQE) {
 		if toSubmit == 0 {
 			d.submitting = false
 			d.mu.Unlock()
+			if d.cfg.pollReap {
+				// What the enters completed at once (a receive that
+				// found data), and the task work they ran on this
+				// thread, is in the CQ: deliver it now rather than
+				// through the poller.
+				d.reapCQ(false)
+			}
 			return
 		}
 		d.mu.Unlock()
@@ -535,6 +542,9 @@ func (d *uringDriver) finish(ctx context.Context, r outcome) (int, error) {
 func (d *uringDriver) CancelFD(fd int) {
 	if checkFD(fd) != nil {
 		return
+	}
+	if d.sock != nil {
+		d.sock.CancelFD(fd)
 	}
 	key := int32(fd)
 	for {

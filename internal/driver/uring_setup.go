@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -23,14 +24,23 @@ type config struct {
 	// blocking runs a read or write of a regular file as a plain system
 	// call when no other op is in flight.
 	blocking bool
+	// pollReap replaces the completion thread by a goroutine that the Go
+	// runtime's network poller wakes through an eventfd registered with
+	// the ring, and makes submitters enter the kernel themselves (shared
+	// submission). It is the design of the socket ring (socket_ring.go).
+	pollReap bool
+	// cq is the number of CQ entries to ask for; 0 means cqFactor×entries.
+	cq uint32
 }
 
 // defaultConfig has 4096 op records and 4096 cancel records, an SQ of
 // 4096 entries (256 KiB of SQEs) and a CQ of 65536 (1 MiB), the kernel's
-// largest: the CQ room the fixed records leave, about 57,000 entries, is
-// what receives and accepts waiting on idle ring sockets may hold (see
-// slab), so that a server keeps a receive in flight on tens of thousands
-// of idle connections while file reads and sends still find records.
+// largest. Its socket ring (socketConfig) has a quarter of the records
+// and the same CQ: the room its fixed records leave, about 63,000
+// entries, is what receives and accepts waiting on idle ring sockets may
+// hold (see slab), so that a server keeps a receive in flight on tens of
+// thousands of idle connections while sends and connects still find
+// records, and file ops never compete with them.
 var defaultConfig = config{entries: 4096, nowait: true, singleIssuer: true, blocking: true}
 
 // cqFactor sizes the CQ against the SQ; IORING_SETUP_CLAMP brings it down
@@ -122,6 +132,16 @@ type uringDriver struct {
 	wakeFd  int
 	wakeBuf uint64
 	wakePin runtime.Pinner
+
+	// pollReap: the eventfd the kernel signals for each batch of CQEs,
+	// in the Go poller, and the lock that makes one goroutine at a time
+	// the CQ's consumer (see reapCQ).
+	evFile *os.File
+	reapMu sync.Mutex
+
+	// sock is the socket ring (socket_ring.go); nil in the socket ring
+	// itself.
+	sock *uringDriver
 }
 
 func newUring(cfg config) (*uringDriver, error) {
@@ -134,6 +154,15 @@ func newUring(cfg config) (*uringDriver, error) {
 		stopping:   make(chan struct{}),
 		wakeFd:     -1,
 	}
+	if cfg.pollReap {
+		cfg.singleIssuer = false
+		d.cfg = cfg
+		if err := d.setup(); err != nil {
+			return nil, err
+		}
+		go d.loopPoller()
+		return d, nil
+	}
 	// The ring is created on the completion thread: with
 	// IORING_SETUP_SINGLE_ISSUER the creating thread is the only one
 	// allowed to submit.
@@ -143,6 +172,12 @@ func newUring(cfg config) (*uringDriver, error) {
 		<-d.reaperDone
 		return nil, err
 	}
+	s, err := newUring(socketConfig(cfg))
+	if err != nil {
+		d.Shutdown()
+		return nil, err
+	}
+	d.sock = s
 	return d, nil
 }
 
@@ -152,12 +187,16 @@ func (d *uringDriver) setup() error {
 	if d.cfg.singleIssuer {
 		flags |= uring.SetupSingleIssuer | uring.SetupDeferTaskrun
 	}
-	params := uring.Params{Flags: flags, CQEntries: cqFactor * d.cfg.entries}
+	cq := d.cfg.cq
+	if cq == 0 {
+		cq = cqFactor * d.cfg.entries
+	}
+	params := uring.Params{Flags: flags, CQEntries: cq}
 	ring, err := setupRing(d.cfg.entries, &params)
 	if err != nil && d.cfg.singleIssuer && errors.Is(err, syscall.EINVAL) {
 		// Kernels before 6.1 lack DEFER_TASKRUN: submit from any thread.
 		d.cfg.singleIssuer = false
-		params = uring.Params{Flags: flags &^ (uring.SetupSingleIssuer | uring.SetupDeferTaskrun), CQEntries: cqFactor * d.cfg.entries}
+		params = uring.Params{Flags: flags &^ (uring.SetupSingleIssuer | uring.SetupDeferTaskrun), CQEntries: cq}
 		ring, err = setupRing(d.cfg.entries, &params)
 	}
 	if err != nil {
@@ -194,6 +233,11 @@ func (d *uringDriver) setup() error {
 		}
 		d.wakePin.Pin(&d.wakeBuf)
 	}
+	if d.cfg.pollReap {
+		if d.evFile, err = registerEventfd(ring); err != nil {
+			return fail(err)
+		}
+	}
 	d.ring = ring
 	d.probe = probe
 	// Records that wait for a peer get the CQ room the others leave: in
@@ -206,12 +250,13 @@ func (d *uringDriver) setup() error {
 func (d *uringDriver) Name() string   { return "uring" }
 func (d *uringDriver) Reason() string { return d.reason }
 
+// Stats returns the driver's counters, the socket ring's included.
 func (d *uringDriver) Stats() Stats {
 	d.mu.Lock()
 	inflight := d.track.inflight
 	d.mu.Unlock()
 	inline := d.inline.load()
-	return Stats{
+	st := Stats{
 		Enters:    d.enters.Load(),
 		Submitted: d.submitted.Load(),
 		Completed: d.completed.Load() + inline,
@@ -219,11 +264,25 @@ func (d *uringDriver) Stats() Stats {
 		Cancelled: d.cancelled.Load(),
 		InFlight:  uint64(inflight),
 	}
+	if s := d.sock; s != nil {
+		ss := s.Stats()
+		st.Enters += ss.Enters
+		st.Submitted += ss.Submitted
+		st.Completed += ss.Completed
+		st.Inline += ss.Inline
+		st.Cancelled += ss.Cancelled
+		st.InFlight += ss.InFlight
+	}
+	return st
 }
 
 func (d *uringDriver) Shutdown() error {
 	d.shutOnce.Do(func() {
 		d.isClosed.Store(true)
+		// The socket ring first: its ops end with ErrClosed like ours.
+		if d.sock != nil {
+			d.shutErr = d.sock.Shutdown()
+		}
 		d.mu.Lock()
 		d.closed = true
 		idle := d.track.allIdle()
@@ -238,12 +297,18 @@ func (d *uringDriver) Shutdown() error {
 		for i := 0; i < cap(d.slab.freeCncls); i++ {
 			<-d.slab.freeCncls
 		}
-		stop := uring.SQE{UserData: udStop}
-		stop.PrepNop()
-		d.mu.Lock()
-		d.submitUnlock(&stop)
+		if d.cfg.pollReap {
+			// Every op and cancel has completed: nothing is due in the
+			// CQ. Closing the eventfd ends the reaper's wait.
+			d.evFile.Close()
+		} else {
+			stop := uring.SQE{UserData: udStop}
+			stop.PrepNop()
+			d.mu.Lock()
+			d.submitUnlock(&stop)
+		}
 		<-d.reaperDone
-		d.shutErr = d.ring.Close()
+		d.shutErr = errors.Join(d.shutErr, d.ring.Close())
 		if d.wakeFd >= 0 {
 			unix.Close(d.wakeFd)
 			d.wakePin.Unpin()
