@@ -53,8 +53,9 @@ type Options struct {
 	//
 	// With RingSockets, each Read (or Accept) waiting for a peer holds one
 	// of the ring's records for waiting operations until the peer acts;
-	// there are about 57,000 of them, apart from the records that file
-	// operations and sends use, so idle connections never make those wait.
+	// there are about 63,000 of them, apart from the records that sends
+	// use, on a ring apart from the files', so idle connections never make
+	// those wait.
 	// Past that many idle reads, a further Read waits for a record.
 	RingSockets bool
 

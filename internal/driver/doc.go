@@ -121,20 +121,20 @@
 // kernel (flat combining).
 //
 // Ring sockets (Sockets) run on a second ring, the socket ring
-// (socket_ring.go), made with the first and reaped differently: no
-// completion thread. A socket's completion is the kernel running the
-// receive as task work on the thread that submitted it; a locked thread
-// of ours would then need a P back from the Go scheduler before waking
-// the op's goroutine, a park and a hand-off of threads per request when
-// the P's are busy. So submitters enter the kernel themselves (flat
-// combining, as above), and the CQ is drained by whichever comes first:
-// the submitter right after its enter (which delivers a receive that
+// (socket_ring.go), opened by the first ring socket operation and reaped
+// differently: no completion thread. A socket's completion is the kernel
+// running the receive as task work on the thread that submitted it; a
+// locked thread of ours would then need a P back from the Go scheduler
+// before waking the op's goroutine, a park and a hand-off of threads per
+// request when the P's are busy. So submitters enter the kernel themselves
+// (flat combining, as above), and the CQ is drained by whichever comes
+// first: the submitter right after its enter (which delivers a receive that
 // found data there, with no wake-up at all), or a goroutine that the Go
 // runtime's network poller wakes through an eventfd registered with the
 // ring, as net's readiness reaches a goroutine. Receives are not tried
-// inline first: the enter makes the same attempt. Its waiting records
-// (the CQ room its fixed records leave) are those of invariant 8; its
-// SQ is a quarter of the file ring's, its CQ as large.
+// inline first: the enter makes the same attempt. Its waiting records (the
+// CQ room its fixed records leave) are those of invariant 8; its SQ is a
+// quarter of the file ring's, its CQ as large.
 //
 // # Measurements
 //

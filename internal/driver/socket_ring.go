@@ -10,9 +10,9 @@ import (
 )
 
 // The socket ring. Ring sockets (Sockets) run on a second ring of their
-// own, made with the file ring (so that a driver's descriptors do not
-// change when sockets start), with another design than the file
-// ring's: no completion thread. A socket completion is the kernel
+// own, opened by the first ring socket operation (a driver whose sockets
+// wait in the net package's poller never opens it), with another design
+// than the file ring's: no completion thread. A socket completion is the kernel
 // running a poll wake-up's task work (the receive itself) on the thread
 // that submitted the request, and a thread of ours would then have to get
 // a P back from the Go scheduler before it could wake the op's goroutine,

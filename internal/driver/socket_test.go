@@ -3,6 +3,7 @@ package driver
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -313,5 +314,49 @@ func TestSocketRingReapedByPoller(t *testing.T) {
 	}
 	if _, err := d.Recv(context.Background(), fds[0], make([]byte, 1)); err != ErrClosed {
 		t.Fatalf("Recv after Shutdown = %v; want ErrClosed", err)
+	}
+}
+
+// TestSocketRingOnDemand: a driver opens its socket ring with the first
+// ring socket operation, not before (a driver whose sockets are net's
+// never pays for it), and not after Shutdown.
+func TestSocketRingOnDemand(t *testing.T) {
+	d, err := newUring(defaultConfig)
+	if err != nil {
+		t.Skipf("io_uring unavailable: %v", err)
+	}
+	defer d.Shutdown()
+	if d.sock.Load() != nil {
+		t.Fatal("a new driver has a socket ring")
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	if _, err := d.Send(context.Background(), fds[1], []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	if n, err := d.Recv(context.Background(), fds[0], buf); n != 4 || err != nil {
+		t.Fatalf("Recv = %d, %v", n, err)
+	}
+	if d.sock.Load() == nil {
+		t.Fatal("no socket ring after ring socket operations")
+	}
+
+	closed, err := newUring(defaultConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := closed.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := closed.Recv(context.Background(), fds[0], buf); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Recv after Shutdown = %v; want ErrClosed", err)
+	}
+	if closed.sock.Load() != nil {
+		t.Fatal("Shutdown, then a socket operation, opened a socket ring")
 	}
 }

@@ -58,7 +58,10 @@ func (d *uringDriver) Accept(ctx context.Context, fd int) (int, unix.Sockaddr, e
 			break
 		}
 	}
-	s := d.sock
+	s, err := d.sockets()
+	if err != nil {
+		return -1, nil, err
+	}
 	o, idx, err := s.acquireWaiting(ctx) // an accept waits for a peer
 	if err != nil {
 		return -1, nil, err
@@ -90,7 +93,10 @@ func (d *uringDriver) Connect(ctx context.Context, fd int, sa unix.Sockaddr) err
 	if err := a.encode(sa); err != nil {
 		return err
 	}
-	s := d.sock
+	s, err := d.sockets()
+	if err != nil {
+		return err
+	}
 	o, idx, err := s.acquire(ctx)
 	if err != nil {
 		return err
@@ -145,7 +151,10 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	} else {
 		sqe.PrepRecv(fd, unsafe.Pointer(&p[0]), uint32(len(p)), flags, -1)
 	}
-	s := d.sock
+	s, err := d.sockets()
+	if err != nil {
+		return 0, err
+	}
 	if send {
 		return s.runBuffer(ctx, fd, p, &sqe, s.acquire)
 	}

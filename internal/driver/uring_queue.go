@@ -543,8 +543,8 @@ func (d *uringDriver) CancelFD(fd int) {
 	if checkFD(fd) != nil {
 		return
 	}
-	if d.sock != nil {
-		d.sock.CancelFD(fd)
+	if s := d.sock.Load(); s != nil {
+		s.CancelFD(fd)
 	}
 	key := int32(fd)
 	for {

@@ -139,9 +139,36 @@ type uringDriver struct {
 	evFile *os.File
 	reapMu sync.Mutex
 
-	// sock is the socket ring (socket_ring.go); nil in the socket ring
-	// itself.
-	sock *uringDriver
+	// sock is the socket ring (socket_ring.go), opened by the first ring
+	// socket operation (sockets): an executor whose sockets wait in the
+	// net package's poller, the default, never pays its descriptors and
+	// its memory. Always nil in the socket ring itself. sockMu serializes
+	// its opening with Shutdown.
+	sock   atomic.Pointer[uringDriver]
+	sockMu sync.Mutex
+}
+
+// sockets returns the socket ring, opening it on first use. An error
+// opening it (a shortage of descriptors or memory, say) is this call's
+// only: the next call tries again.
+func (d *uringDriver) sockets() (*uringDriver, error) {
+	if s := d.sock.Load(); s != nil {
+		return s, nil
+	}
+	d.sockMu.Lock()
+	defer d.sockMu.Unlock()
+	if s := d.sock.Load(); s != nil {
+		return s, nil
+	}
+	if d.isClosed.Load() {
+		return nil, ErrClosed
+	}
+	s, err := newUring(socketConfig(d.cfg))
+	if err != nil {
+		return nil, fmt.Errorf("driver: opening the socket ring: %w", err)
+	}
+	d.sock.Store(s)
+	return s, nil
 }
 
 func newUring(cfg config) (*uringDriver, error) {
@@ -172,12 +199,6 @@ func newUring(cfg config) (*uringDriver, error) {
 		<-d.reaperDone
 		return nil, err
 	}
-	s, err := newUring(socketConfig(cfg))
-	if err != nil {
-		d.Shutdown()
-		return nil, err
-	}
-	d.sock = s
 	return d, nil
 }
 
@@ -264,7 +285,7 @@ func (d *uringDriver) Stats() Stats {
 		Cancelled: d.cancelled.Load(),
 		InFlight:  uint64(inflight),
 	}
-	if s := d.sock; s != nil {
+	if s := d.sock.Load(); s != nil {
 		ss := s.Stats()
 		st.Enters += ss.Enters
 		st.Submitted += ss.Submitted
@@ -278,10 +299,12 @@ func (d *uringDriver) Stats() Stats {
 
 func (d *uringDriver) Shutdown() error {
 	d.shutOnce.Do(func() {
-		d.isClosed.Store(true)
+		d.sockMu.Lock()
+		d.isClosed.Store(true) // under sockMu: sockets opens no ring from now on
+		d.sockMu.Unlock()
 		// The socket ring first: its ops end with ErrClosed like ours.
-		if d.sock != nil {
-			d.shutErr = d.sock.Shutdown()
+		if s := d.sock.Load(); s != nil {
+			d.shutErr = s.Shutdown()
 		}
 		d.mu.Lock()
 		d.closed = true
