@@ -58,9 +58,11 @@ func (q *sleepers) sleep(t *sched.Task, d time.Duration) {
 // timer for the next. It pops due tasks in batches and queues each batch
 // with one acquisition of the scheduler's lock, holding neither lock while
 // it holds the other: tasks going to sleep meanwhile wait for the heap only
-// while a batch is popped. A Reset while it runs may make it run twice: the
-// second run finds nothing due, or other tasks.
+// while a batch is popped. A Reset while it runs may make it run again:
+// that run waits for this one, then finds nothing due, or later tasks.
 func (q *sleepers) fire() {
+	q.firing.Lock()
+	defer q.firing.Unlock()
 	var batch [fireBatch]*sched.Task
 	for {
 		q.mu.Lock()

@@ -135,6 +135,9 @@ func TestAcceptCompletedAfterCancel(t *testing.T) {
 	d := newTestUring(t, config{entries: 8, singleIssuer: true})
 	ln, addr := listen(t)
 	c := tcpSocket(t)
+	if _, err := d.sockets(); err != nil { // opened once, not leaked
+		t.Fatal(err)
+	}
 	before := fdCount(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	completed := d.Stats().Completed
