@@ -75,7 +75,8 @@
 // chosen when its first I/O operation runs:
 //
 //   - "uring": Linux io_uring, with one ring and one completion thread for
-//     the whole executor however many operations are in flight;
+//     the whole executor's file operations however many are in flight (and
+//     a second ring, reaped through the Go poller, for ring sockets);
 //   - "portable": system calls made with the task's worker given up, on any
 //     OS, and on Linux where io_uring is refused (seccomp,
 //     kernel.io_uring_disabled, an old kernel) or lacks an operation the
@@ -105,9 +106,9 @@
 // poller waits for any number of idle connections without an OS thread
 // each, on both backends. With [Options.RingSockets] on the uring backend it
 // is a non-blocking socket whose accepts, connects, receives and sends are
-// driver operations: io_uring requests, tried first as one non-blocking
-// system call when that can complete at once (a send with buffer room, a
-// receive with data queued).
+// driver operations: io_uring requests on a ring of their own (a send or
+// an accept is tried first as one non-blocking system call; a receive is
+// submitted at once, and the kernel tries it as it takes the request).
 //
 // Either way a task gives up its worker while it waits, every operation
 // takes a context that cancels it, and errors are the net package's:

@@ -45,17 +45,16 @@ type Options struct {
 	// RingSockets makes the uring backend run socket operations (accept,
 	// connect, receive, send) as io_uring requests. By default sockets wait
 	// in the Go runtime's network poller on every backend, which measures
-	// faster for request-response traffic: an io_uring completion reaches a
-	// waiting task through the ring's completion thread, one more thread
-	// hand-off per wait (see docs/ARCHITECTURE.md, "Sockets"). Files use
-	// the ring either way. RingSockets has no effect on the portable
-	// backend.
+	// faster for request-response traffic (about twice as fast in 1 KiB
+	// echo; see docs/ARCHITECTURE.md, "Performance and scale"). Ring
+	// sockets run on a second ring of their own, opened by the first ring
+	// socket operation; files use the first ring either way. RingSockets
+	// has no effect on the portable backend.
 	//
 	// With RingSockets, each Read (or Accept) waiting for a peer holds one
-	// of the ring's records for waiting operations until the peer acts;
-	// there are about 63,000 of them, apart from the records that sends
-	// use, on a ring apart from the files', so idle connections never make
-	// those wait.
+	// of the socket ring's records for waiting operations until the peer
+	// acts; there are about 63,000 of them, apart from the records that
+	// sends and connects use, so idle connections never make those wait.
 	// Past that many idle reads, a further Read waits for a record.
 	RingSockets bool
 
