@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/executor-go/executor/internal/driver"
 )
 
 // TestSleepUnderSynctest: an executor created inside a synctest bubble runs
@@ -162,16 +164,16 @@ func bubbleOrHang(t *testing.T, f func(t *testing.T)) {
 // TestInSynctestBubble: the check made by every Sleep and by the
 // scheduler's pool tells a bubble from the outside.
 func TestInSynctestBubble(t *testing.T) {
-	if inSynctestBubble() {
-		t.Fatal("inSynctestBubble() outside a bubble")
+	if driver.InBubble() {
+		t.Fatal("driver.InBubble() outside a bubble")
 	}
 	synctest.Test(t, func(t *testing.T) {
-		if !inSynctestBubble() {
-			t.Fatal("!inSynctestBubble() inside a bubble")
+		if !driver.InBubble() {
+			t.Fatal("!driver.InBubble() inside a bubble")
 		}
 		time.Sleep(time.Hour)
-		if !inSynctestBubble() {
-			t.Fatal("!inSynctestBubble() inside a bubble an hour on")
+		if !driver.InBubble() {
+			t.Fatal("!driver.InBubble() inside a bubble an hour on")
 		}
 	})
 }

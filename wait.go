@@ -6,6 +6,7 @@ import (
 	"runtime/trace"
 	"time"
 
+	"github.com/executor-go/executor/internal/driver"
 	"github.com/executor-go/executor/internal/sched"
 )
 
@@ -95,7 +96,7 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	if ctx.Done() == nil && !inSynctestBubble() {
+	if ctx.Done() == nil && !driver.InBubble() {
 		// Nothing can end the sleep early: the executor's timer queue wakes
 		// the task once a worker is free for it. Not in a synctest bubble:
 		// the queue's one timer belongs to the bubble, or to none, in which

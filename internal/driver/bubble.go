@@ -1,41 +1,23 @@
 package driver
 
-import (
-	"time"
+import "time"
 
-	"golang.org/x/sys/unix"
-)
-
-// inBubble reports whether the calling goroutine runs in a testing/synctest
-// bubble. There, the uring backend cannot work: its completion thread,
-// started by the first I/O, would be a member of the bubble, and a member
-// waiting in a system call is not durably blocked, so the bubble would
-// never go idle and its fake clock never advance.
+// InBubble reports whether the calling goroutine runs in a
+// testing/synctest bubble. There, the uring backend cannot work: its
+// completion thread, started by the first I/O, would be a member of the
+// bubble, and a member waiting in a system call is not durably blocked, so
+// the bubble would never go idle and its fake clock never advance. The
+// executor also asks it at every Sleep, whose timer queue belongs to the
+// bubble it was made in.
 //
-// There is no API to ask, so it compares the clocks: inside a bubble
-// time.Now reads the bubble's fake clock, which starts at midnight UTC
-// 2000-01-01 (the testing/synctest documentation) and moves only when
-// the bubble is idle, while the kernel's CLOCK_REALTIME, read by a system
-// call, is the real time. Outside a bubble both read the same clock, so
-// time.Now falls between two readings of it (a second's slack allows for
-// preemption between the calls; taking the two readings around it allows
-// for a clock step). A bubble is missed only if a test has advanced its
-// fake clock to within a second of the real time; the cost is two system
-// calls, once per driver open.
-func inBubble() bool {
-	var a, b unix.Timespec
-	if unix.ClockGettime(unix.CLOCK_REALTIME, &a) != nil {
-		return false
-	}
+// There is no API to ask, but inside a bubble time.Now reads the bubble's
+// fake clock and carries no monotonic reading (the runtime omits it
+// there), so stripping the monotonic reading changes nothing; outside a
+// bubble time.Now always has one (until the year 2157). No system call:
+// cheap enough for every Sleep.
+func InBubble() bool {
 	now := time.Now()
-	if unix.ClockGettime(unix.CLOCK_REALTIME, &b) != nil {
-		return false
-	}
-	lo, hi := time.Unix(a.Unix()), time.Unix(b.Unix())
-	if hi.Before(lo) {
-		lo, hi = hi, lo
-	}
-	return now.Before(lo.Add(-time.Second)) || now.After(hi.Add(time.Second))
+	return now == now.Round(0)
 }
 
 // bubbleReason is the Reason of the portable backend chosen in a bubble.

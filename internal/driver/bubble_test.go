@@ -10,16 +10,16 @@ import (
 // TestInBubble: the clock comparison tells a bubble from the outside,
 // also once the bubble's fake clock has moved on.
 func TestInBubble(t *testing.T) {
-	if inBubble() {
-		t.Fatal("inBubble() outside a bubble")
+	if InBubble() {
+		t.Fatal("InBubble() outside a bubble")
 	}
 	synctest.Test(t, func(t *testing.T) {
-		if !inBubble() {
-			t.Fatal("!inBubble() inside a bubble")
+		if !InBubble() {
+			t.Fatal("!InBubble() inside a bubble")
 		}
 		time.Sleep(365 * 24 * time.Hour)
-		if !inBubble() {
-			t.Fatal("!inBubble() inside a bubble a (fake) year on")
+		if !InBubble() {
+			t.Fatal("!InBubble() inside a bubble a (fake) year on")
 		}
 	})
 }
@@ -62,6 +62,6 @@ func TestOpenInBubble(t *testing.T) {
 // BenchmarkInBubble is what the check adds to each driver open.
 func BenchmarkInBubble(b *testing.B) {
 	for b.Loop() {
-		inBubble()
+		InBubble()
 	}
 }

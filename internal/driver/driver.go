@@ -100,7 +100,7 @@ const EnvBackend = "EXECUTOR_BACKEND"
 //     driver needs, otherwise portable, with Reason saying why.
 //
 // Called from a testing/synctest bubble, Open chooses portable for "" (and
-// for $EXECUTOR_BACKEND=uring) and refuses "uring": see inBubble.
+// for $EXECUTOR_BACKEND=uring) and refuses "uring": see InBubble.
 //
 // Only a refusal chooses portable for kind "": io_uring_setup failing
 // with ENOSYS or EPERM (kernel.io_uring_disabled, seccomp), an opcode or
@@ -115,9 +115,9 @@ func Open(kind string) (Driver, error) {
 			forced = "forced by " + EnvBackend + "=" + env
 		}
 	}
-	if kind != "portable" && inBubble() {
+	if kind != "portable" && InBubble() {
 		// Only the portable backend can serve a synctest bubble (see
-		// inBubble). The default, and an environment that asks for
+		// InBubble). The default, and an environment that asks for
 		// io_uring for the whole test run, take it; an explicit request
 		// for io_uring is refused rather than left to hang the bubble.
 		switch {
