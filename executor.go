@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/executor-go/executor/internal/driver"
@@ -82,11 +81,8 @@ type Executor struct {
 	sched *sched.Scheduler
 	ctx   context.Context // Context(): bound to e, no task
 
-	// closed is set by Shutdown. Spawn reads it to refuse a task early;
-	// the scheduler, which counts the live tasks, decides under its lock.
-	closed atomic.Bool
-	idle   chan struct{} // closed once no task is live after Shutdown or drain
-	once   sync.Once     // closes idle
+	idle chan struct{} // closed once no task is live after Shutdown or drain
+	once sync.Once     // closes idle
 
 	drvMu   sync.Mutex
 	drvDone bool          // the driver was opened, or can no longer be
@@ -152,8 +148,7 @@ func (e *Executor) Context() context.Context { return e.ctx }
 // cancel the tokens they watch before calling Shutdown.
 func (e *Executor) Shutdown(ctx context.Context) error {
 	checkCtx(ctx)
-	e.closed.Store(true)
-	if e.sched.Close() {
+	if e.sched.Close() { // refuses new tasks from now on
 		e.becameIdle()
 	}
 	select {

@@ -127,7 +127,7 @@ func (h *JoinHandle[T]) finish() {
 // CancellationToken (or watch one) to stop it cooperatively.
 //
 // A task spawned on an executor that is shutting down does not run: Join
-// returns an error wrapping ErrClosed.
+// returns an error wrapping ErrShutdown.
 func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), opts ...SpawnOption) *JoinHandle[T] {
 	e := executorOf(ctx)
 	if fn == nil {
@@ -140,10 +140,6 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 			o(cfg)
 		}
 		h.cfg = cfg
-	}
-	if e.closed.Load() { // refused early; the scheduler decides below
-		h.refuse()
-		return h
 	}
 	parent, tt := taskParent(ctx, h.name()) // pprof label, trace task (tasks.go)
 	if tt != nil {
@@ -159,12 +155,7 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 	switch started, ok := e.sched.TrySpawn(&h.stask, (*taskRunner[T])(h)); {
 	case !ok: // Shutdown came first
 		if c := h.cfg; c != nil {
-			if c.entry != nil {
-				e.removeCleanup(c.entry)
-			}
-			if c.trace != nil {
-				c.trace.End()
-			}
+			c.release(e)
 		}
 		h.refuse()
 	case started:
@@ -173,9 +164,20 @@ func Spawn[T any](ctx context.Context, fn func(ctx context.Context) (T, error), 
 	return h
 }
 
+// release lets go of what Spawn took for the task on e: its registration
+// as a cleanup task and its execution trace task.
+func (c *spawnConfig) release(e *Executor) {
+	if c.entry != nil {
+		e.removeCleanup(c.entry)
+	}
+	if c.trace != nil {
+		c.trace.End()
+	}
+}
+
 // refuse ends a task that its executor, shut down, will not run.
 func (h *JoinHandle[T]) refuse() {
-	h.err = taskError(h.name(), ErrClosed)
+	h.err = taskError(h.name(), ErrShutdown)
 	h.fn = nil
 	h.end.Store(ended)
 }
@@ -239,12 +241,7 @@ func (r *taskRunner[T]) RunTask() (next *sched.Task) {
 			if c.onDone != nil {
 				c.onDone(c.name, h.err)
 			}
-			if c.entry != nil {
-				e.removeCleanup(c.entry)
-			}
-			if c.trace != nil {
-				c.trace.End()
-			}
+			c.release(e)
 		}
 		if goexit {
 			t.Exit(panicked) // this goroutine ends: a task taking over starts anew
