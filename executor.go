@@ -128,6 +128,7 @@ func New(opts Options) (*Executor, error) {
 		cleanupCh: make(chan struct{}, 1),
 	}
 	e.ctx = &taskContext{parent: context.Background(), e: e}
+	e.sleepers.sched = e.sched
 	e.sched.SetIOKinds(ioKinds)
 	e.sched.OnIdle(e.becameIdle)
 	return e, nil

@@ -32,7 +32,7 @@ type File struct {
 	name       string
 	fd         int
 	d          driver.Driver
-	inliner    driver.Inliner // d, or nil if the file is never tried inline (O_DIRECT)
+	direct     bool           // opened with O_DIRECT: never tried inline, see OpenFile
 	appendMode bool           // opened with O_APPEND: WriteAt is refused, as by os.File
 
 	refs opRefs // operations in progress; Close waits for them
@@ -69,11 +69,9 @@ func OpenFile(ctx context.Context, name string, flag int, perm fs.FileMode) (*Fi
 		pollable(fd)
 	}
 	f := &File{name: name, fd: fd, d: d, appendMode: flag&os.O_APPEND != 0}
-	if flag&syscall.O_DIRECT == 0 {
-		// A direct read always reaches the device: trying it inline would
-		// hold the worker for the device's latency.
-		f.inliner = d
-	}
+	// A direct read always reaches the device: trying it inline would hold
+	// the worker for the device's latency.
+	f.direct = flag&syscall.O_DIRECT != 0
 	return f, nil
 }
 
@@ -158,15 +156,15 @@ type opWait struct {
 // off < 0): inline if the driver can do it without a wait, otherwise with
 // the worker given up.
 func (f *File) transfer(w *opWait, p []byte, off int64, write bool) (int, error) {
-	if in := f.inliner; in != nil && !w.begun && w.ctx.Err() == nil {
+	if !f.direct && !w.begun && w.ctx.Err() == nil {
 		if !w.missed {
-			if n, err, ok := in.TryAt(f.fd, p, off, write); ok {
+			if n, err, ok := f.d.TryAt(f.fd, p, off, write); ok {
 				return n, err
 			}
 		}
 		w.missed = false
 		w.begin(rwWait(write), &f.name)
-		return in.WaitAt(w.ctx, f.fd, p, off, write)
+		return f.d.WaitAt(w.ctx, f.fd, p, off, write)
 	}
 	// The worker is given up already, or the file is not tried inline:
 	// the driver's whole operation, which tries inline itself if it can.
@@ -184,8 +182,8 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (n int, err erro
 	// The common case first: the page cache serves the whole read at once.
 	// It takes one attempt and none of the bookkeeping a wait needs.
 	done, missed := 0, false
-	if f != nil && f.inliner != nil && len(p) > 0 && off >= 0 && ctx.Err() == nil && f.refs.acquire() {
-		m, err, ok := f.inliner.TryAt(f.fd, p, off, false)
+	if f != nil && !f.direct && len(p) > 0 && off >= 0 && ctx.Err() == nil && f.refs.acquire() {
+		m, err, ok := f.d.TryAt(f.fd, p, off, false)
 		f.refs.release()
 		switch {
 		case !ok:

@@ -299,7 +299,7 @@ func openForRead(ctx context.Context, name string) (*File, int64, error) {
 				return nil, 0, &fs.PathError{Op: "open", Path: name, Err: err}
 			}
 			d.(driver.FileOps).Adopt(fd, unix.O_RDONLY, st.Mode)
-			f := &File{name: name, fd: fd, d: d, inliner: d}
+			f := &File{name: name, fd: fd, d: d}
 			return f, st.Size, nil
 		}
 	}

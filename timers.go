@@ -22,6 +22,8 @@ type sleepers struct {
 	// tasks of a batch must be queued for workers before those of the next.
 	firing sync.Mutex
 
+	sched *sched.Scheduler // the executor's, which the due tasks queue in
+
 	mu    sync.Mutex
 	base  time.Time   // the origin of the heap's times (monotonic)
 	heap  []sleeper   // ordered by when
@@ -79,7 +81,7 @@ func (q *sleepers) fire() {
 		if n == 0 {
 			return
 		}
-		batch[0].Scheduler().ReadyAll(batch[:n])
+		q.sched.ReadyAll(batch[:n])
 		if n < len(batch) {
 			return
 		}

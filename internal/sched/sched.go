@@ -302,9 +302,6 @@ func (t *Task) PanicToLender() {
 // a task t ran inline, which has reported it already.
 func (t *Task) PanicFromInline() bool { return t.inlinePanic }
 
-// Scheduler returns the scheduler t is registered with.
-func (t *Task) Scheduler() *Scheduler { return t.s }
-
 // PrepareReady readies t for Ready: call it on the waiting goroutine after
 // Release returned true and before anything can call Ready.
 func (t *Task) PrepareReady() { t.arm() }
