@@ -31,8 +31,9 @@ import (
 //	}
 //
 // Outside a task, or on a goroutine of a task that is not the task's own
-// (which holds no worker), both are no-ops. A wait must not be copied once
-// begun.
+// (which holds no worker), both are no-ops. A begun wait may be moved (a
+// socket direction carries the wait of its call in progress), but it is
+// ended once: two copies ended would take the worker back twice.
 type wait struct {
 	ctx   context.Context
 	t     *sched.Task // the task whose worker was given up, or nil

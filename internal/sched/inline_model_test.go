@@ -1,7 +1,6 @@
 package sched
 
 import (
-	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -250,21 +249,4 @@ func FuzzSchedulerInline(f *testing.F) {
 
 // TestRandomInlinePrograms runs FuzzSchedulerInline's interpreter on
 // pseudo-random programs from fixed seeds.
-func TestRandomInlinePrograms(t *testing.T) {
-	n := 300
-	if testing.Short() {
-		n = 50
-	}
-	r := rand.New(rand.NewPCG(3, 4))
-	for range n {
-		program := make([]byte, 1+r.IntN(60))
-		for i := range program {
-			program[i] = byte(r.Uint32())
-		}
-		runInlineProgram(t, program)
-		if t.Failed() {
-			t.Logf("program %v", program)
-			return
-		}
-	}
-}
+func TestRandomInlinePrograms(t *testing.T) { runRandomPrograms(t, 3, runInlineProgram) }

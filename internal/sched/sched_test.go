@@ -953,18 +953,22 @@ func FuzzScheduler(f *testing.F) {
 // TestRandomPrograms runs the fuzz test's interpreter on pseudo-random
 // programs from fixed seeds, so that plain go test covers more than the
 // seed corpus.
-func TestRandomPrograms(t *testing.T) {
+func TestRandomPrograms(t *testing.T) { runRandomPrograms(t, 1, runProgram) }
+
+// runRandomPrograms runs run, a fuzz test's interpreter, on pseudo-random
+// programs from a fixed seed, and logs the first program that fails.
+func runRandomPrograms(t *testing.T, seed uint64, run func(*testing.T, []byte)) {
 	n := 300
 	if testing.Short() {
 		n = 50
 	}
-	r := rand.New(rand.NewPCG(1, 2))
+	r := rand.New(rand.NewPCG(seed, seed+1))
 	for range n {
 		program := make([]byte, 1+r.IntN(60))
 		for i := range program {
 			program[i] = byte(r.Uint32())
 		}
-		runProgram(t, program)
+		run(t, program)
 		if t.Failed() {
 			t.Logf("program %v", program)
 			return
