@@ -32,8 +32,8 @@ type File struct {
 	name       string
 	fd         int
 	d          driver.Driver
-	direct     bool           // opened with O_DIRECT: never tried inline, see OpenFile
-	appendMode bool           // opened with O_APPEND: WriteAt is refused, as by os.File
+	direct     bool // opened with O_DIRECT: never tried inline, see OpenFile
+	appendMode bool // opened with O_APPEND: WriteAt is refused, as by os.File
 
 	refs opRefs // operations in progress; Close waits for them
 }
