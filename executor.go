@@ -218,6 +218,7 @@ type IOStats struct {
 	Inline    uint64 // operations completed without the ring (page-cache hits; every op on portable)
 	Cancelled uint64 // cancellation requests (contexts, Close, Shutdown)
 	InFlight  uint64 // operations started and not yet completed
+	Fixed     uint64 // reads and writes made into a registered BufferPool buffer (READ_FIXED, WRITE_FIXED)
 }
 
 // IOStats returns the counters of e's I/O driver since it was opened; all
@@ -237,6 +238,7 @@ func (e *Executor) IOStats() IOStats {
 		Inline:    s.Inline,
 		Cancelled: s.Cancelled,
 		InFlight:  s.InFlight,
+		Fixed:     s.Fixed,
 	}
 }
 

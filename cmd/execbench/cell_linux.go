@@ -114,7 +114,7 @@ func measure(spec cellSpec) (cellResult, error) {
 		flag |= syscall.O_DIRECT
 	}
 	switch spec.Contender {
-	case "uring", "portable":
+	case "uring", "portable", "pool":
 		return measureExecutor(spec, flag)
 	case "os":
 		return measureOS(spec, flag)
@@ -125,7 +125,7 @@ func measure(spec cellSpec) (cellResult, error) {
 // measureExecutor: Depth tasks on an executor with GOMAXPROCS workers, each
 // reading through an executor.File.
 func measureExecutor(spec cellSpec, flag int) (cellResult, error) {
-	e, err := executor.New(executor.Options{Workers: runtime.GOMAXPROCS(0), Backend: spec.Contender})
+	e, err := executor.New(executor.Options{Workers: runtime.GOMAXPROCS(0), Backend: executorBackend(spec.Contender)})
 	if err != nil {
 		return cellResult{}, err
 	}
@@ -141,8 +141,26 @@ func measureExecutor(spec cellSpec, flag int) (cellResult, error) {
 	}
 	defer f.Close()
 	r := cellResult{Backend: backend}
+	bufs := alignedBuffers(spec.Depth)
+	if spec.Contender == "pool" {
+		// The readers' buffers come from a pool registered with the ring.
+		pool, err := executor.NewBufferPool(ctx, blockSize, spec.Depth)
+		if err != nil {
+			return cellResult{}, err
+		}
+		defer pool.Close()
+		if !pool.Registered() {
+			return cellResult{Unavailable: "buffers not registered: " + pool.RegisterError().Error()}, nil
+		}
+		for i := range bufs {
+			if bufs[i], err = pool.Get(ctx); err != nil {
+				return cellResult{}, err
+			}
+			defer pool.Put(bufs[i])
+		}
+	}
 	before := e.IOStats()
-	err = drive(spec, &r, func(i int, buf []byte, stop *atomic.Bool) func() (int64, error) {
+	err = drive(spec, &r, bufs, func(i int, buf []byte, stop *atomic.Bool) func() (int64, error) {
 		h := executor.Spawn(ctx, func(ctx context.Context) (int64, error) {
 			return readLoop(uint64(i), spec.Size, buf, stop, func(p []byte, off int64) (int, error) {
 				return f.ReadAt(ctx, p, off)
@@ -153,6 +171,7 @@ func measureExecutor(spec cellSpec, flag int) (cellResult, error) {
 	after := e.IOStats()
 	r.Enters, r.HaveEnters = after.Enters-before.Enters, true
 	r.Inline = after.Inline - before.Inline
+	r.Fixed = after.Fixed - before.Fixed
 	return r, err
 }
 
@@ -166,7 +185,7 @@ func measureOS(spec cellSpec, flag int) (cellResult, error) {
 	defer f.Close()
 	// os.File makes no io_uring_enter calls: 0 is a measurement.
 	r := cellResult{HaveEnters: true}
-	err = drive(spec, &r, func(i int, buf []byte, stop *atomic.Bool) func() (int64, error) {
+	err = drive(spec, &r, alignedBuffers(spec.Depth), func(i int, buf []byte, stop *atomic.Bool) func() (int64, error) {
 		var (
 			n    int64
 			err  error
@@ -181,11 +200,11 @@ func measureOS(spec cellSpec, flag int) (cellResult, error) {
 	return r, err
 }
 
-// drive runs a cell: it starts spec.Depth readers with start, which returns
+// drive runs a cell: it starts spec.Depth readers with start, reader i
+// reading into bufs[i], which returns
 // a function that waits for the reader and returns its count, stops them
 // after spec.Duration, and measures around them.
-func drive(spec cellSpec, r *cellResult, start func(i int, buf []byte, stop *atomic.Bool) (wait func() (int64, error))) error {
-	bufs := alignedBuffers(spec.Depth)
+func drive(spec cellSpec, r *cellResult, bufs [][]byte, start func(i int, buf []byte, stop *atomic.Bool) (wait func() (int64, error))) error {
 	var stop atomic.Bool
 	m := startMeter()
 	timer := time.AfterFunc(spec.Duration, func() { stop.Store(true) })

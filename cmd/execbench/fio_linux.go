@@ -20,12 +20,14 @@ const fioMissing = "fio not installed (apt-get install fio): fio columns empty"
 // fioArgs returns fio's command line for one cell: the same file, block
 // size and random pattern as the Go contenders, with depth requests in
 // flight from one job through io_uring.
-func fioArgs(path string, direct bool, depth int, d time.Duration) []string {
+// With fixed, fio registers its buffers with the ring (--fixedbufs), as
+// the pool contender's BufferPool does.
+func fioArgs(path string, direct bool, depth int, d time.Duration, fixed bool) []string {
 	dio := "0"
 	if direct {
 		dio = "1"
 	}
-	return []string{
+	args := []string{
 		"--name=execbench",
 		// fio splits file names at ':'.
 		"--filename=" + strings.ReplaceAll(path, ":", `\:`),
@@ -44,11 +46,16 @@ func fioArgs(path string, direct bool, depth int, d time.Duration) []string {
 		"--invalidate=0",
 		"--output-format=json",
 	}
+	if fixed {
+		// An option of the io_uring engine: it must follow --ioengine.
+		args = append(args, "--fixedbufs")
+	}
+	return args
 }
 
 // runFio runs one fio cell.
-func runFio(ctx context.Context, fio, path string, direct bool, depth int, d time.Duration) (cellResult, error) {
-	cmd := exec.CommandContext(ctx, fio, fioArgs(path, direct, depth, d)...)
+func runFio(ctx context.Context, fio, path string, direct bool, depth int, d time.Duration, fixed bool) (cellResult, error) {
+	cmd := exec.CommandContext(ctx, fio, fioArgs(path, direct, depth, d, fixed)...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = childAttr()

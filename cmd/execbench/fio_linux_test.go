@@ -46,14 +46,14 @@ func TestParseFio(t *testing.T) {
 }
 
 func TestFioArgs(t *testing.T) {
-	args := fioArgs("/tmp/a:b.dat", true, 32, 2500*time.Millisecond)
+	args := fioArgs("/tmp/a:b.dat", true, 32, 2500*time.Millisecond, false)
 	for _, want := range []string{`--filename=/tmp/a\:b.dat`, "--rw=randread", "--bs=4k", "--ioengine=io_uring",
 		"--iodepth=32", "--direct=1", "--runtime=2500ms", "--time_based", "--numjobs=1", "--output-format=json", "--invalidate=0"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("fio args %q lack %q", args, want)
 		}
 	}
-	if args := fioArgs("f", false, 1, time.Second); !slices.Contains(args, "--direct=0") {
+	if args := fioArgs("f", false, 1, time.Second, false); !slices.Contains(args, "--direct=0") {
 		t.Errorf("cached fio args %q", args)
 	}
 }

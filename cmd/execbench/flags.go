@@ -24,7 +24,7 @@ const (
 // The modes and contenders, in the order cells run and rows print.
 var (
 	allModes    = []string{"direct", "cached"}
-	allBackends = []string{"uring", "portable", "os", "fio"}
+	allBackends = []string{"uring", "pool", "portable", "os", "fio", "fio-fixed"}
 )
 
 // config is the parsed command line.
@@ -67,7 +67,7 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 	duration := fs.Duration("duration", time.Second, "how long each cell runs")
 	depth := fs.String("depth", "1,32,128", "concurrent readers per cell, comma-separated")
 	mode := fs.String("mode", "both", "direct (O_DIRECT), cached (page cache) or both")
-	backends := fs.String("backends", strings.Join(allBackends, ","), "contenders, comma-separated, among uring, portable, os and fio")
+	backends := fs.String("backends", strings.Join(allBackends, ","), "contenders, comma-separated, among uring, pool (uring reading into a registered BufferPool), portable, os, fio and fio-fixed (fio --fixedbufs)")
 	dir := fs.String("dir", os.TempDir(), "`directory` for the test file; its file system must support O_DIRECT for the direct mode")
 	jsonPath := fs.String("json", "", "write the results as JSON to `file`")
 	svgPath := fs.String("svg", "", "write a bar chart of the results as SVG to `file`")

@@ -85,10 +85,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	// Contenders that cannot run at all are found out before the long part.
 	unavailable := make(map[string]string) // contender: why
 	for _, b := range c.backends {
-		if b != "uring" && b != "portable" {
+		if b != "uring" && b != "portable" && b != "pool" {
 			continue
 		}
-		name, reason := probeBackend(b)
+		name, reason := probeBackend(executorBackend(b))
 		m.BackendReasons[b] = reason
 		if name == "" {
 			unavailable[b] = "io_uring refused: " + reason
@@ -96,10 +96,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 	}
 	var fio string
-	if slices.Contains(c.backends, "fio") {
+	if slices.Contains(c.backends, "fio") || slices.Contains(c.backends, "fio-fixed") {
 		if fio, err = exec.LookPath("fio"); err != nil {
 			fio = ""
 			unavailable["fio"] = "fio not installed"
+			unavailable["fio-fixed"] = "fio not installed"
 			m.Fio = "not installed"
 			note("%s", fioMissing)
 		} else {
@@ -182,8 +183,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 					r.Unavailable = unavailable[b]
 				case modeUnavailable[grp.mode] != "":
 					r.Unavailable = modeUnavailable[grp.mode]
-				case b == "fio":
-					r, err = runFio(ctx, fio, name, direct, grp.depth, c.duration)
+				case b == "fio" || b == "fio-fixed":
+					r, err = runFio(ctx, fio, name, direct, grp.depth, c.duration, b == "fio-fixed")
 				default:
 					r, err = runCell(ctx, cellSpec{Contender: b, Path: name, Size: c.size, Direct: direct, Depth: grp.depth, Duration: c.duration})
 				}
@@ -285,6 +286,14 @@ func thisHost() host {
 
 // probeBackend opens an executor's I/O driver on backend b and returns the
 // backend's name ("" if it could not be opened) and why.
+// executorBackend is the executor backend of an executor contender.
+func executorBackend(contender string) string {
+	if contender == "pool" {
+		return "uring"
+	}
+	return contender
+}
+
 func probeBackend(b string) (name, reason string) {
 	e, err := executor.New(executor.Options{Backend: b})
 	if err != nil {

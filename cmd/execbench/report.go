@@ -20,6 +20,7 @@ type cellResult struct {
 	Enters      uint64        `json:"enters"` // io_uring_enter calls
 	HaveEnters  bool          `json:"haveEnters"`
 	Inline      uint64        `json:"inline"`  // executor reads completed without the ring
+	Fixed       uint64        `json:"fixed"`   // executor reads made into a registered buffer (READ_FIXED)
 	RWCalls     uint64        `json:"rwCalls"` // read and write system calls of the process (rwCalls)
 	HaveRWCalls bool          `json:"haveRWCalls"`
 	Threads     int           `json:"threads"` // peak OS threads; 0: not measured
@@ -59,6 +60,7 @@ type cell struct {
 	EntersPerOp  *float64 `json:"io_uring_enter_per_op"`
 	RWCallsPerOp *float64 `json:"rw_syscalls_per_op"`      // read and write system calls (syscr+syscw)
 	InlinePerOp  *float64 `json:"inline_per_op,omitempty"` // executor: reads done without the ring
+	FixedPerOp   *float64 `json:"fixed_per_op,omitempty"`  // pool: reads made into a registered buffer
 	Threads      *int     `json:"os_threads"`
 	Backend      string   `json:"backend,omitempty"`
 	Unavailable  string   `json:"unavailable,omitempty"` // why the cell has no figures
@@ -72,10 +74,12 @@ type cell struct {
 
 // contenderNames are the contenders as the table and chart name them.
 var contenderNames = map[string]string{
-	"uring":    "executor(uring)",
-	"portable": "executor(portable)",
-	"os":       "os.File",
-	"fio":      "fio",
+	"uring":     "executor(uring)",
+	"pool":      "executor(pool)",
+	"portable":  "executor(portable)",
+	"os":        "os.File",
+	"fio":       "fio",
+	"fio-fixed": "fio --fixedbufs",
 }
 
 // modeNames are the modes as the table and chart name them.
@@ -107,8 +111,11 @@ func newCell(mode string, depth int, contender string, r cellResult) cell {
 	if r.HaveRWCalls {
 		c.RWCallsPerOp = ptr(float64(r.RWCalls) / ops)
 	}
-	if contender == "uring" || contender == "portable" {
+	if contender == "uring" || contender == "pool" || contender == "portable" {
 		c.InlinePerOp = ptr(float64(r.Inline) / ops)
+	}
+	if contender == "pool" {
+		c.FixedPerOp = ptr(float64(r.Fixed) / ops)
 	}
 	if r.Threads > 0 {
 		c.Threads = ptr(r.Threads)

@@ -13,10 +13,12 @@ import (
 // colors are the contenders' bar colors, distinguishable in print and by
 // most color-blind readers.
 var colors = map[string]string{
-	"uring":    "#1f77b4",
-	"portable": "#ff7f0e",
-	"os":       "#2ca02c",
-	"fio":      "#7f7f7f",
+	"uring":     "#1f77b4",
+	"portable":  "#ff7f0e",
+	"os":        "#2ca02c",
+	"fio":       "#7f7f7f",
+	"pool":      "#17becf",
+	"fio-fixed": "#bcbd22",
 }
 
 // Chart geometry, in SVG user units (pixels).

@@ -29,10 +29,10 @@
 //     its buffer again. An op whose ctx is done is cancelled (uring:
 //     IORING_OP_ASYNC_CANCEL) and waited for until it has ended; if it
 //     completed anyway, its real result (the bytes read) is
-//     returned, not lost. A buffer is pinned (runtime.Pinner) while in
-//     flight, and every other piece of memory an SQE points at (path,
-//     statx buffer, sockaddr) stays valid until the kernel has consumed
-//     it. [TestBufferSafetyUnderGC, TestBufferOnMovingStack,
+//     returned, not lost. A buffer is pinned (runtime.Pinner) or
+//     registered (invariant 9) while in flight, and every other piece of
+//     memory an SQE points at (path, statx buffer, sockaddr) stays valid
+//     until the kernel has consumed it. [TestBufferSafetyUnderGC, TestBufferOnMovingStack,
 //     TestReadCompletedAfterCancel]
 //  2. uring: completion records live in a slab indexed by user_data (index and
 //     generation); no Go pointer goes to the kernel as user_data, and a
@@ -69,6 +69,11 @@
 //     from a table of their own (the CQ room the fixed records leave
 //     in the socket ring, about 63,000 by default): idle connections never starve file ops,
 //     sends or connects. [TestIdleReceivesLeaveRecords]
+//  9. uring: a fixed-buffer slot (RegisterBuffer) is emptied, or given to
+//     another buffer, only once no request naming it is queued or in
+//     flight, and the registered memory stays allocated while registered:
+//     a READ_FIXED never lands in memory other than its caller's buffer.
+//     [TestFixedBufferConcurrent, TestFixedBufferReadWrite]
 //
 // # The uring backend
 //
@@ -114,6 +119,15 @@
 //   - a read or write of a regular file while no other op is in flight
 //     runs as a plain blocking system call: a lone op gains nothing from
 //     the ring and would pay two thread wake-ups.
+//
+// Fixed buffers (fixed.go): memory registered with RegisterBuffer (the
+// executor's BufferPool) fills a slot of a sparse table of 64
+// (IORING_REGISTER_BUFFERS2). A ring read or write of a regular file whose
+// buffer lies inside a registered one becomes READ_FIXED or WRITE_FIXED,
+// found by address with no lock, and pins nothing: the kernel pinned the
+// pages once, at registration, and the driver holds the memory. On a
+// single-issuer ring only the completion thread may register (the kernel
+// answers EEXIST to any other), so registration runs there (onIssuer).
 //
 // The alternative kept for comparison (config.singleIssuer = false) lets
 // submitting goroutines call io_uring_enter themselves, one at a time,

@@ -66,6 +66,16 @@ type Driver interface {
 	// Close is CancelFD followed by close(2).
 	Close(fd int) error
 
+	// RegisterBuffer registers p with the kernel, so that reads and
+	// writes of regular files into it stop pinning its pages for each
+	// request, until UnregisterBuffer(id); the driver keeps p allocated
+	// until then (or Shutdown). The portable backend returns
+	// errors.ErrUnsupported.
+	RegisterBuffer(p []byte) (id int, err error)
+	// UnregisterBuffer undoes RegisterBuffer once the reads and writes
+	// into the buffer that are in flight have completed.
+	UnregisterBuffer(id int) error
+
 	// Stats returns counters since Open.
 	Stats() Stats
 	// Shutdown cancels the operations still in flight, waits for them to
@@ -82,6 +92,7 @@ type Stats struct {
 	Inline    uint64 // reads and writes completed without the ring (RWF_NOWAIT hits, lone blocking calls; every op on portable)
 	Cancelled uint64 // cancellation requests made (ctx, CancelFD, Shutdown)
 	InFlight  uint64 // operations started and not yet completed
+	Fixed     uint64 // reads and writes made into registered buffers (READ_FIXED, WRITE_FIXED; 0 on portable)
 }
 
 // ErrClosed is returned by a Driver's methods after Shutdown.

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -285,4 +286,15 @@ func (d *portableDriver) Shutdown() error {
 		<-idle
 	}
 	return nil
+}
+
+// RegisterBuffer implements Driver: the portable backend has nothing to
+// register memory with.
+func (d *portableDriver) RegisterBuffer(p []byte) (int, error) {
+	return -1, errors.ErrUnsupported
+}
+
+// UnregisterBuffer implements Driver.
+func (d *portableDriver) UnregisterBuffer(id int) error {
+	return errors.ErrUnsupported
 }

@@ -177,13 +177,7 @@ func (d *uringDriver) end(fd int32, st *fdState) {
 func (d *uringDriver) submitUnlock(sqe *uring.SQE) {
 	d.backlog = append(d.backlog, *sqe)
 	if d.cfg.singleIssuer {
-		wake := d.sleeping
-		d.sleeping = false
-		d.mu.Unlock()
-		if wake {
-			one := uint64(1)
-			unix.Write(d.wakeFd, (*[8]byte)(unsafe.Pointer(&one))[:])
-		}
+		d.wakeIssuerUnlock()
 		return
 	}
 	if d.submitting {
@@ -233,6 +227,19 @@ func (d *uringDriver) submitUnlock(sqe *uring.SQE) {
 		default:
 			d.failQueuedLocked(err)
 		}
+	}
+}
+
+// wakeIssuerUnlock unlocks mu and wakes the completion thread of a
+// single-issuer ring if it sleeps in the kernel, for it to submit the
+// backlog or run the queued calls. The caller holds mu.
+func (d *uringDriver) wakeIssuerUnlock() {
+	wake := d.sleeping
+	d.sleeping = false
+	d.mu.Unlock()
+	if wake {
+		one := uint64(1)
+		unix.Write(d.wakeFd, (*[8]byte)(unsafe.Pointer(&one))[:])
 	}
 }
 
@@ -366,6 +373,7 @@ func (d *uringDriver) reap(ready chan<- error) {
 	ready <- nil
 	if d.cfg.singleIssuer {
 		d.loopSingleIssuer()
+		d.endCalls()
 	} else {
 		d.loopShared()
 	}
@@ -426,6 +434,7 @@ func (d *uringDriver) loopSingleIssuer() {
 	cancelSent := false // the wake-up read was cancelled for stopping
 	backoff := time.Duration(0)
 	for {
+		d.runCalls()
 		d.mu.Lock()
 		switch {
 		case !armed && !stopping:
@@ -447,7 +456,7 @@ func (d *uringDriver) loopSingleIssuer() {
 		// a submitter that queues more meanwhile wakes us through the
 		// eventfd read (armed, or about to be submitted in this call).
 		var wait uint32
-		if len(d.backlog) == 0 && d.ring.CQReady() == 0 && (armed || toSubmit == 0) {
+		if len(d.backlog) == 0 && len(d.calls) == 0 && d.ring.CQReady() == 0 && (armed || toSubmit == 0) {
 			wait = 1
 			d.sleeping = true
 		}

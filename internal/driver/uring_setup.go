@@ -146,6 +146,16 @@ type uringDriver struct {
 	// its opening with Shutdown.
 	sock   atomic.Pointer[uringDriver]
 	sockMu sync.Mutex
+
+	// fixed is the ring's registered buffers (fixed.go). calls are the
+	// functions queued for the completion thread (onIssuer), guarded by
+	// mu; issuerGone is set under mu once that thread has stopped.
+	fixed      fixedTable
+	calls      []issuerCall
+	issuerGone bool
+	// fixedOps counts the reads and writes made as READ_FIXED or
+	// WRITE_FIXED.
+	fixedOps atomic.Uint64
 }
 
 // sockets returns the socket ring, opening it on first use. An error
@@ -284,6 +294,7 @@ func (d *uringDriver) Stats() Stats {
 		Inline:    inline,
 		Cancelled: d.cancelled.Load(),
 		InFlight:  uint64(inflight),
+		Fixed:     d.fixedOps.Load(),
 	}
 	if s := d.sock.Load(); s != nil {
 		ss := s.Stats()

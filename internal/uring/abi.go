@@ -175,7 +175,13 @@ const (
 	RegisterPbufRing       uint32 = 22
 	UnregisterPbufRing     uint32 = 23
 	RegisterSyncCancel     uint32 = 24
+	RegisterBuffers2       uint32 = 15
+	RegisterBuffersUpdate  uint32 = 16
 )
+
+// RsrcRegisterSparse (io_uring_rsrc_register.flags) makes a table of empty
+// slots, filled later with RegisterBuffersUpdate.
+const RsrcRegisterSparse uint32 = 1 << 0
 
 // mmap offsets of the three shared regions.
 const (

@@ -138,3 +138,10 @@ func (s *SQE) PrepSocket(domain, typ, proto int) {
 	s.Off = uint64(typ)
 	s.Len = uint32(proto)
 }
+
+// PrepRWFixed prepares a READ_FIXED or WRITE_FIXED request: like PrepRW,
+// with p inside the fixed buffer registered in slot.
+func (s *SQE) PrepRWFixed(op uint8, fd int, p unsafe.Pointer, n uint32, off uint64, slot uint16) {
+	s.PrepRW(op, fd, p, n, off)
+	s.BufIndex = slot
+}

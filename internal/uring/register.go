@@ -1,6 +1,7 @@
 package uring
 
 import (
+	"runtime"
 	"syscall"
 	"unsafe"
 
@@ -129,5 +130,54 @@ func (b *BufRing) Unregister() error {
 		err = uerr
 	}
 	b.mem, b.bufs = nil, nil
+	return err
+}
+
+// rsrcRegister is struct io_uring_rsrc_register.
+type rsrcRegister struct {
+	Nr    uint32
+	Flags uint32
+	Resv2 uint64
+	Data  uint64
+	Tags  uint64
+}
+
+// rsrcUpdate2 is struct io_uring_rsrc_update2.
+type rsrcUpdate2 struct {
+	Offset uint32
+	Resv   uint32
+	Data   uint64
+	Tags   uint64
+	Nr     uint32
+	Resv2  uint32
+}
+
+// MaxFixedBuffer is the largest buffer the kernel registers in one slot.
+const MaxFixedBuffer = 1 << 30
+
+// RegisterBufferTable registers an empty table of n fixed-buffer slots
+// (IORING_REGISTER_BUFFERS2 with IORING_RSRC_REGISTER_SPARSE), which
+// UpdateBuffer fills. READ_FIXED and WRITE_FIXED requests name a slot in
+// SQE.BufIndex.
+func (r *Ring) RegisterBufferTable(n uint32) error {
+	arg := rsrcRegister{Nr: n, Flags: RsrcRegisterSparse}
+	_, err := r.Register(RegisterBuffers2, unsafe.Pointer(&arg), uint32(unsafe.Sizeof(arg)))
+	return err
+}
+
+// UpdateBuffer registers p in fixed-buffer slot (replacing what the slot
+// held), or with an empty p empties the slot. The kernel pins p's pages
+// until the slot is emptied or the ring closed; requests already using the
+// slot's previous buffer keep it until they complete. p must stay
+// allocated and unmoved while registered.
+func (r *Ring) UpdateBuffer(slot uint32, p []byte) error {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	arg := rsrcUpdate2{Offset: slot, Data: uint64(uintptr(unsafe.Pointer(&iov))), Nr: 1}
+	_, err := r.Register(RegisterBuffersUpdate, unsafe.Pointer(&arg), uint32(unsafe.Sizeof(arg)))
+	runtime.KeepAlive(&iov)
 	return err
 }
