@@ -14,8 +14,8 @@
 // The first command, with no subcommand, prints the file table and then
 // the task tables (as execbench tasks does): with the echo table of
 // execbench net -rounds 5, these are every figure the project tracks. It
-// takes about three minutes with fio installed: 72 file cells (2 modes,
-// 3 depths, 4 contenders, 3 rounds) of 1 s each, then 21 task cells.
+// takes about four minutes with fio installed: 108 file cells (2 modes,
+// 3 depths, 6 contenders, 3 rounds) of 1 s each, then 21 task cells.
 //
 // # Rounds
 //
@@ -37,9 +37,15 @@
 // one did). The contenders are:
 //
 //	executor(uring)     tasks on an executor with GOMAXPROCS workers, io_uring backend
+//	executor(pool)      the same, reading into buffers of an executor.BufferPool,
+//	                    which the ring has registered (READ_FIXED through the ring)
 //	executor(portable)  the same tasks on the portable backend (blocking system calls)
 //	os.File             one goroutine per reader calling (*os.File).ReadAt
 //	fio                 fio --ioengine=io_uring --iodepth=depth, one job, if fio is installed
+//	fio --fixedbufs     the same with fio's buffers registered, the like of executor(pool)
+//
+// The ×fio column is against plain fio for every row; compare
+// executor(pool) with fio --fixedbufs by their ops/s.
 //
 // The modes are "direct" (the file is opened with O_DIRECT, so every read
 // goes to the device) and "cached" (the file was read through once and
@@ -89,7 +95,7 @@
 //	-rounds N         rounds of every cell, file and task (default 3)
 //	-depth LIST       concurrent readers, comma-separated (default 1,32,128)
 //	-mode M           direct, cached or both (default both)
-//	-backends LIST    contenders among uring,portable,os,fio (default all)
+//	-backends LIST    contenders among uring,pool,portable,os,fio,fio-fixed (default all)
 //	-dir DIR          where to put the test file (default os.TempDir())
 //	-json FILE        also write the results as JSON
 //	-svg FILE         also write a bar chart of ops/s as SVG
