@@ -132,9 +132,7 @@ func (d *uringDriver) sockRW(ctx context.Context, opcode uint8, fd int, p []byte
 	if d.isClosed.Load() {
 		return 0, ErrClosed
 	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
+	p = clampRW(p)
 	send := opcode == uring.OpSend
 	flags := 0
 	if send {
@@ -167,9 +165,7 @@ func (d *uringDriver) TrySend(fd int, p []byte) (int, error, bool) {
 	if len(p) == 0 || checkFD(fd) != nil || d.isClosed.Load() {
 		return 0, nil, false // let Send report it
 	}
-	if len(p) > maxRW {
-		p = p[:maxRW]
-	}
+	p = clampRW(p)
 	return d.trySock(fd, p, true)
 }
 

@@ -61,27 +61,6 @@ func (s *SQE) PrepCancel(target uint64, fd int, flags uint32) {
 	s.OpFlags = flags
 }
 
-// PrepTimeout prepares a timeout that completes after *ts (a *Timespec)
-// or after count other completions, whichever comes first.
-func (s *SQE) PrepTimeout(ts *Timespec, count uint32, flags uint32) {
-	s.Opcode = OpTimeout
-	s.Fd = -1
-	s.Addr = addr(unsafe.Pointer(ts))
-	s.Len = 1
-	s.Off = uint64(count)
-	s.OpFlags = flags
-}
-
-// PrepLinkTimeout prepares a timeout for the previous SQE, which must
-// carry SQEIOLink.
-func (s *SQE) PrepLinkTimeout(ts *Timespec, flags uint32) {
-	s.Opcode = OpLinkTimeout
-	s.Fd = -1
-	s.Addr = addr(unsafe.Pointer(ts))
-	s.Len = 1
-	s.OpFlags = flags
-}
-
 // PrepAccept prepares accept4(2); addr and addrLen (a *uint32) may be
 // nil.
 func (s *SQE) PrepAccept(fd int, sa unsafe.Pointer, saLen *uint32, flags int) {
@@ -122,21 +101,6 @@ func (s *SQE) PrepSend(fd int, p unsafe.Pointer, n uint32, flags int) {
 	s.Addr = addr(p)
 	s.Len = n
 	s.OpFlags = uint32(flags)
-}
-
-// PrepShutdown prepares shutdown(2).
-func (s *SQE) PrepShutdown(fd int, how int) {
-	s.Opcode = OpShutdown
-	s.Fd = int32(fd)
-	s.Len = uint32(how)
-}
-
-// PrepSocket prepares socket(2).
-func (s *SQE) PrepSocket(domain, typ, proto int) {
-	s.Opcode = OpSocket
-	s.Fd = int32(domain)
-	s.Off = uint64(typ)
-	s.Len = uint32(proto)
 }
 
 // PrepRWFixed prepares a READ_FIXED or WRITE_FIXED request: like PrepRW,
