@@ -100,6 +100,10 @@
 // again. In a testing/synctest bubble the default is the portable backend,
 // whose waits let the bubble go idle.
 //
+// A [BufferPool] gives out buffers aligned for O_DIRECT and, on io_uring,
+// registered with the kernel, so that ring reads and writes into them skip
+// pinning their pages for each request.
+//
 // # Sockets
 //
 // By default a [Listener] or [Conn] wraps a socket of Go's net package, whose
