@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -237,3 +239,32 @@ func statxToStat(sx *unix.Statx_t) unix.Stat_t {
 }
 
 func set[T ~int32 | ~int64 | ~uint32 | ~uint64](dst *T, v uint64) { *dst = T(v) }
+
+// yieldEvery is how many blocking system calls a pacer lets through
+// between two yields of the calling goroutine.
+const yieldEvery = 32
+
+// pacer yields the calling goroutine (runtime.Gosched) once every
+// yieldEvery blocking system calls made through it. A goroutine that makes
+// back-to-back blocking calls (lone O_DIRECT reads, say) returns from each
+// to the same P and so is never descheduled; once it has run for 10 ms on
+// the same scheduling tick, the runtime's sysmon takes the P away from
+// each later call in the kernel and hands it to another thread, which
+// finds nothing to do and sleeps again: a futex wake-up and a futex sleep
+// per call. Measured on Go 1.26 with one goroutine reading a virtio disk
+// with O_DIRECT: 11.5k reads/s at 52 µs of CPU each, against 12.9k at
+// 39 µs with a Gosched every 64 reads, which is what fio gets (13.1k at
+// 40 µs, psync engine). A yield every 32 calls keeps the gap between two
+// well under 10 ms for devices up to about 300 µs a read, and costs a
+// fraction of a microsecond per 32 system calls.
+type pacer struct{ n atomic.Uint32 }
+
+// pace counts one blocking system call about to be made.
+func (p *pacer) pace() {
+	if p.n.Add(1)%yieldEvery == 0 {
+		yield()
+	}
+}
+
+// yield is runtime.Gosched; tests count its calls.
+var yield = runtime.Gosched

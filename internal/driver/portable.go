@@ -32,6 +32,8 @@ type portableDriver struct {
 	// tried counts the reads and writes TryAt completed, striped like the
 	// uring driver's inline count.
 	tried stripedCounter
+	// pacer paces the system calls of do, every one of which may block.
+	pacer pacer
 }
 
 // waiter is an op waiting in poll(2) for its descriptor.
@@ -86,6 +88,7 @@ func (d *portableDriver) do(ctx context.Context, fd int, events int16, call func
 		return 0, err
 	}
 	defer d.end(fd, st)
+	d.pacer.pace()
 	for {
 		n, err := call()
 		switch err {

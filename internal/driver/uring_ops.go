@@ -57,6 +57,7 @@ func (d *uringDriver) blocking(fd int, p []byte, off int64, write bool) (n int, 
 		return 0, err, true
 	}
 	defer d.end(int32(fd), st)
+	d.pacer.pace()
 	for {
 		switch {
 		case write && off < 0:

@@ -156,6 +156,8 @@ type uringDriver struct {
 	// fixedOps counts the reads and writes made as READ_FIXED or
 	// WRITE_FIXED.
 	fixedOps atomic.Uint64
+	// pacer paces the lone blocking calls (see blocking).
+	pacer pacer
 }
 
 // sockets returns the socket ring, opening it on first use. An error
