@@ -35,6 +35,12 @@ type TaskInfo struct {
 	// waiting have Wait "".
 	Wait string
 
+	// Spawned and Since are read from a cheap clock (the CPU's counter,
+	// where the kernel trusts it) and converted to the time package's
+	// clock when Tasks is called: each is accurate to a microsecond or so
+	// plus a few millionths of its age, so two calls may place the same
+	// moment that far apart. Compare State and Wait, not Since, to tell
+	// whether a task changed state between two calls.
 	Spawned time.Time // when Spawn was called
 	Since   time.Time // when the task entered its current state
 }

@@ -23,15 +23,46 @@ import (
 
 // base is the time package's reading at start-up, to which tick readings
 // are related; baseTicks is Now at the same moment.
-var base, baseTicks = anchor()
+var base, baseTicks = start()
 
-// anchor reads both clocks back to back.
-func anchor() (time.Time, int64) {
-	t := time.Now()
+// start is anchor at start-up, where ticks without the counter count from
+// base.
+func start() (time.Time, int64) {
 	if !useTSC {
-		return t, 0
+		return time.Now(), 0
 	}
-	return t, int64(rdtsc())
+	return anchorTSC()
+}
+
+// anchor reads both clocks back to back: the time package's between two
+// readings of the counter, whose midpoint it returns, retrying a few times
+// if the thread was interrupted in between, so that the pair is the same
+// moment to within a microsecond or so.
+func anchor() (time.Time, int64) {
+	if !useTSC {
+		t := time.Now()
+		return t, int64(t.Sub(base))
+	}
+	return anchorTSC()
+}
+
+// anchorTSC is anchor with the counter.
+func anchorTSC() (time.Time, int64) {
+	var t time.Time
+	var mid int64
+	best := int64(math.MaxInt64)
+	for range 4 {
+		a := int64(rdtsc())
+		now := time.Now()
+		b := int64(rdtsc())
+		if b-a < best {
+			best, t, mid = b-a, now, a+(b-a)/2
+		}
+		if best < 4096 { // about a microsecond at any clock rate in use
+			break
+		}
+	}
+	return t, mid
 }
 
 // nsPerTick is the length of a tick in nanoseconds, as float64 bits; 0
@@ -59,7 +90,8 @@ func rate() float64 {
 	if r := nsPerTick.Load(); r != 0 {
 		return math.Float64frombits(r)
 	}
-	elapsed, ticks := time.Since(base), Now()-baseTicks
+	t, now := anchor()
+	elapsed, ticks := t.Sub(base), now-baseTicks
 	if ticks <= 0 {
 		return 1
 	}
@@ -70,14 +102,32 @@ func rate() float64 {
 	return r
 }
 
-// Scale converts readings with one measurement of the tick's length, so
-// that the conversions of several readings keep their order. (Until the
-// length is kept, a second after start-up, each measurement differs
-// slightly from the last.)
-type Scale struct{ nsPerTick float64 }
+// Scale converts readings with one measurement of the tick's length and
+// one anchor, so that the conversions of several readings keep their
+// order. (Until the length is kept, a second after start-up, each
+// measurement differs slightly from the last.)
+//
+// Times are converted from the moment Current was called, not from
+// start-up: a reading d ago becomes that moment minus d. The counter and
+// the time package's clock need not run at quite the same rate (NTP slews
+// the latter by up to 500 ppm; the tick's length is measured once), so
+// converting from start-up would let the error grow with the process's
+// age, until a task's stamps, converted, lay after a time.Now read later
+// (it did, by 200 µs, a minute into a loaded test run). From the moment
+// of conversion, the error is the rate's error over the reading's age
+// only, and a reading never converts to a time after that moment.
+type Scale struct {
+	nsPerTick float64
+	at        time.Time // the moment of the conversion
+	atTicks   int64     // Now at that moment
+}
 
-// Current returns the scale of the latest measurement.
-func Current() Scale { return Scale{rate()} }
+// Current returns the scale of the latest measurement, anchored now.
+func Current() Scale {
+	r := rate()
+	t, ticks := anchor()
+	return Scale{nsPerTick: r, at: t, atTicks: ticks}
+}
 
 // Duration converts a difference of two readings to a duration; a negative
 // difference (two cores' counters a few cycles apart) is zero.
@@ -91,11 +141,11 @@ func (s Scale) Duration(ticks int64) time.Duration {
 // Time converts a reading to a time.Time that carries a monotonic clock
 // reading, so that time.Since and Sub on it are exact.
 func (s Scale) Time(ticks int64) time.Time {
-	d := ticks - baseTicks
+	d := s.atTicks - ticks
 	if d < 0 {
-		return base.Add(-s.Duration(-d))
+		return s.at.Add(s.Duration(-d))
 	}
-	return base.Add(s.Duration(d))
+	return s.at.Add(-s.Duration(d))
 }
 
 // Duration is Current().Duration.

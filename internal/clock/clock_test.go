@@ -1,6 +1,7 @@
 package clock
 
 import (
+	"math"
 	"testing"
 	"time"
 )
@@ -23,6 +24,30 @@ func TestTimeFollowsTheTimePackage(t *testing.T) {
 	}
 	if te := Time(end); te.Before(Time(start)) || te.After(after.Add(slack)) {
 		t.Errorf("Time(end) = %v, before Time(start) or after %v", te, after)
+	}
+}
+
+// TestTimeOfRecentReadingIgnoresRateError: the counter's rate, measured
+// once, may differ a little from the time package's clock (NTP slews the
+// latter). A reading taken just now converts to just now whatever the
+// process's age, and never to a time after the conversion.
+func TestTimeOfRecentReadingIgnoresRateError(t *testing.T) {
+	if !useTSC {
+		t.Skip("the clock is the time package's: no rate to get wrong")
+	}
+	time.Sleep(50 * time.Millisecond) // an age at start-up to go wrong over
+	kept := nsPerTick.Load()
+	defer nsPerTick.Store(kept)
+	r := rate()
+	nsPerTick.Store(math.Float64bits(r * 1.01)) // 1% off: 500 µs over 50 ms
+
+	before := time.Now()
+	reading := Now()
+	ts := Time(reading)
+	after := time.Now()
+	const slack = 5 * time.Microsecond
+	if ts.Before(before.Add(-slack)) || ts.After(after) {
+		t.Errorf("Time(Now()) with the rate 1%% off = %v, not within [%v, %v]", ts, before, after)
 	}
 }
 
