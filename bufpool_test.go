@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -218,5 +219,47 @@ func TestBufferPoolDirectIO(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d of 640 transfers were fixed-buffer requests", e.Backend(), fixed)
+	})
+}
+
+// TestDirectMisalignedSaysWhy: a read or write of an O_DIRECT file with an
+// offset or length the device refuses fails with an error that matches
+// syscall.EINVAL and says what O_DIRECT wants. (How the buffer's address
+// must be aligned depends on the device: this one took any address.)
+func TestDirectMisalignedSaysWhy(t *testing.T) {
+	onBackends(t, 2, func(t *testing.T, e *Executor) {
+		ctx := e.Context()
+		name := filepath.Join(t.TempDir(), "direct")
+		if err := os.WriteFile(name, make([]byte, 4*BufferAlign), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := OpenFile(ctx, name, os.O_RDWR|syscall.O_DIRECT, 0)
+		if errors.Is(err, syscall.EINVAL) {
+			t.Skipf("O_DIRECT unsupported here: %v", err)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		p, err := NewBufferPool(ctx, BufferAlign, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		buf, _ := p.Get(ctx)
+		defer p.Put(buf)
+		if _, err := f.ReadAt(ctx, buf, 0); err != nil {
+			t.Fatalf("aligned O_DIRECT read: %v", err)
+		}
+		for name, try := range map[string]func() error{
+			"read, offset off by one": func() error { _, err := f.ReadAt(ctx, buf, 1); return err },
+			"write, odd length":       func() error { _, err := f.WriteAt(ctx, buf[:100], 0); return err },
+		} {
+			err := try()
+			var pe *fs.PathError
+			if !errors.Is(err, syscall.EINVAL) || !errors.As(err, &pe) || !strings.Contains(err.Error(), "O_DIRECT") {
+				t.Errorf("%s: %v; want a *fs.PathError matching EINVAL that explains O_DIRECT's alignment", name, err)
+			}
+		}
 	})
 }

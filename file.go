@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -53,6 +54,13 @@ func Create(ctx context.Context, name string) (*File, error) {
 // syscall.O_DIRECT where the file system supports it) and, when it creates
 // the file, permissions perm (before umask), like os.OpenFile. It runs on
 // the driver of the executor found in ctx, or of the default executor.
+//
+// Reads and writes of an O_DIRECT file bypass the page cache: their offset
+// and length must be multiples of the device's logical block size, and
+// their buffer aligned as the device requires, or they fail with an error
+// matching syscall.EINVAL that says so. A BufferPool's buffers are aligned,
+// and on io_uring registered with the kernel, which makes each transfer
+// cheaper.
 func OpenFile(ctx context.Context, name string, flag int, perm fs.FileMode) (*File, error) {
 	e := executorOf(ctx)
 	d, err := e.driver()
@@ -139,9 +147,16 @@ func (f *File) wrap(op string, err error) error {
 	case errors.Is(err, syscall.ECANCELED) || errors.Is(err, driver.ErrClosed):
 		// Cancelled by Close, not by the caller's context.
 		err = fs.ErrClosed
+	case f.direct && (op == "read" || op == "write") && err == syscall.EINVAL:
+		// What an O_DIRECT transfer answers, almost always, to a buffer,
+		// offset or length that is not aligned: say so.
+		err = errDirectAlign
 	}
 	return &fs.PathError{Op: op, Path: f.name, Err: err}
 }
+
+// errDirectAlign is the EINVAL of a read or write of an O_DIRECT file.
+var errDirectAlign = fmt.Errorf("%w (O_DIRECT: the offset and the length must be multiples of the device's logical block size, and the buffer aligned as the device requires; BufferPool buffers are aligned to %d bytes)", syscall.EINVAL, BufferAlign)
 
 // opWait is a file operation's wait: the worker is given up the first
 // time the operation must wait, and taken back once at the end, so that an
