@@ -44,7 +44,10 @@ import (
 //     state), longest wait first. A dash stands for an empty name or wait.
 //   - "/tasks.json": the same tasks as a JSON array of executor.TaskInfo
 //     objects, each with AgeSeconds added.
-//   - "/stats.json": e.Stats() as a JSON object, with Backend added.
+//   - "/stats.json": e.Stats() as a JSON object, with Backend added, and
+//     IO, e.IOStats() (the I/O driver's operations in flight, completed,
+//     done without the ring, ring entries, fixed-buffer transfers,
+//     cancellations).
 func Handler(e *executor.Executor) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -63,7 +66,7 @@ func Handler(e *executor.Executor) http.Handler {
 		case "tasks.json":
 			writeJSON(w, tasksJSON(e, time.Now()))
 		case "stats.json":
-			writeJSON(w, statsJSON{Backend: e.Backend(), Stats: e.Stats()})
+			writeJSON(w, newStatsJSON(e))
 		case "":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			writePage(w, e, time.Now())
@@ -140,10 +143,17 @@ func tasksJSON(e *executor.Executor, now time.Time) []taskJSON {
 	return out
 }
 
-// statsJSON is a Stats with the backend's name.
+// statsJSON is a Stats with the backend's name and the I/O driver's
+// counters.
 type statsJSON struct {
 	Backend string
 	executor.Stats
+	IO executor.IOStats
+}
+
+// newStatsJSON reads e's statistics.
+func newStatsJSON(e *executor.Executor) statsJSON {
+	return statsJSON{Backend: e.Backend(), Stats: e.Stats(), IO: e.IOStats()}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -156,7 +166,8 @@ func writeJSON(w http.ResponseWriter, v any) {
 // ErrPublished is returned by Publish for a name expvar already has.
 var ErrPublished = errors.New("inspect: expvar name already published")
 
-// Publish makes e.Stats(), with the backend's name, the expvar variable
+// Publish makes e.Stats(), with the backend's name and IOStats as in
+// stats.json, the expvar variable
 // name, which /debug/vars serves as JSON. Unlike expvar.Publish, it
 // returns an error wrapping ErrPublished, rather than panicking, when the
 // name is taken.
@@ -164,7 +175,7 @@ func Publish(name string, e *executor.Executor) error {
 	if expvar.Get(name) != nil {
 		return fmt.Errorf("%w: %q", ErrPublished, name)
 	}
-	expvar.Publish(name, expvar.Func(func() any { return statsJSON{Backend: e.Backend(), Stats: e.Stats()} }))
+	expvar.Publish(name, expvar.Func(func() any { return newStatsJSON(e) }))
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -161,16 +163,28 @@ func TestJSON(t *testing.T) {
 	if len(ts) != 4 || ts[0].Name != "old-sleeper" || ts[0].Wait != "sleep" || ts[0].AgeSeconds < 0.005 || ts[0].Spawned.IsZero() {
 		t.Errorf("tasks.json = %+v", ts)
 	}
+	// A file read, so that the I/O driver has something to count.
+	name := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(name, []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := executor.ReadFile(s.e.Context(), name); err != nil {
+		t.Fatal(err)
+	}
 	body, _ = get(t, h, "/stats.json")
 	var st struct {
 		Backend string
 		executor.Stats
+		IO executor.IOStats
 	}
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatalf("stats.json: %v\n%s", err, body)
 	}
 	if st.Backend != s.e.Backend() || st.Workers != 1 || st.Running != 1 || st.Runnable != 1 || st.Waiting != 2 || len(st.Waits) == 0 {
 		t.Errorf("stats.json = %+v", st)
+	}
+	if st.IO.Completed == 0 || st.IO.InFlight != 0 {
+		t.Errorf("stats.json IO = %+v, want completed operations and none in flight", st.IO)
 	}
 }
 
@@ -183,6 +197,7 @@ func TestPage(t *testing.T) {
 		`<meta http-equiv="refresh" content="2">`,
 		"1 / 1 busy", "run queue", "old-sleeper", "young-sleeper",
 		"Time queued for a worker", "I/O waits", `<a href="tasks">`,
+		"I/O driver", "in flight", "fixed buffers",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q", want)

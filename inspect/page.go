@@ -23,6 +23,7 @@ type page struct {
 	Refresh   int
 	Backend   string
 	Stats     executor.Stats
+	IOStats   executor.IOStats
 	Workers   []bool // one per worker (up to 64): true when busy
 	Live      int
 	ByState   []count
@@ -41,7 +42,7 @@ type row struct {
 func writePage(w io.Writer, e *executor.Executor, now time.Time) error {
 	st := e.Stats()
 	ts := e.Tasks()
-	p := page{Refresh: refreshSeconds, Backend: e.Backend(), Stats: st, Live: len(ts)}
+	p := page{Refresh: refreshSeconds, Backend: e.Backend(), Stats: st, IOStats: e.IOStats(), Live: len(ts)}
 	if st.Workers <= 64 {
 		p.Workers = make([]bool, st.Workers)
 		for i := range min(int(st.Running), st.Workers) {
@@ -153,6 +154,17 @@ a { color: #2563eb; }
 {{template "latency" .Stats.QueueTime}}
 <h2 style="margin-top:1em">I/O waits</h2>
 {{template "latency" .Stats.IOTime}}
+</div>
+<div class="card">
+<h2>I/O driver</h2>
+<div class="kpis">
+<div class="kpi"><div class="big">{{.IOStats.InFlight}}</div><span>in flight</span></div>
+<div class="kpi"><div class="big">{{.IOStats.Completed}}</div><span>completed</span></div>
+<div class="kpi">{{.IOStats.Inline}}<span>without the ring</span></div>
+<div class="kpi">{{.IOStats.Enters}}<span>ring entries</span></div>
+<div class="kpi">{{.IOStats.Fixed}}<span>fixed buffers</span></div>
+<div class="kpi">{{.IOStats.Cancelled}}<span>cancellations</span></div>
+</div>
 </div>
 <div class="card">
 <h2>I/O by operation</h2>
