@@ -46,6 +46,11 @@ type fixedRegion struct {
 	// refs counts the requests queued or in flight that name the slot: a
 	// slot is emptied, and may be reused, only once none does.
 	refs atomic.Int64
+	// dead is set by UnregisterBuffer before it waits for refs to drain.
+	// lookup takes its reference first and checks dead after, so that of
+	// a lookup and an UnregisterBuffer racing, one sees the other: the
+	// lookup backs off, or UnregisterBuffer waits for its request.
+	dead atomic.Bool
 }
 
 // fixedTable is a ring's registered buffers.
@@ -70,6 +75,10 @@ func (t *fixedTable) lookup(p []byte) *fixedRegion {
 	for _, r := range *rs {
 		if r.base <= start && end <= r.end {
 			r.refs.Add(1)
+			if r.dead.Load() {
+				r.refs.Add(-1)
+				return nil
+			}
 			return r
 		}
 	}
@@ -143,6 +152,7 @@ func (d *uringDriver) UnregisterBuffer(id int) error {
 		return fmt.Errorf("driver: no fixed buffer %d", id)
 	}
 	r := t.slots[id]
+	r.dead.Store(true)
 	t.slots[id] = nil
 	t.publishLocked()
 	// A request that found r just before it was unpublished may still be
