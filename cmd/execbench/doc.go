@@ -135,7 +135,7 @@
 //	                      same with a goroutine each and a sync.WaitGroup.
 //	                      An op is a task.
 //	sleepers              executor.Sleep: 100,000 tasks (on GOMAXPROCS
-//	                      workers) sleep 300 ms in executor.Sleep; the
+//	                      workers) sleep 2 s in executor.Sleep; the
 //	                      anchor, time.Sleep: 100,000 goroutines in
 //	                      time.Sleep. A nap (one op of taskbench's
 //	                      Sleepers) collects garbage, starts them all,
@@ -186,7 +186,9 @@
 //	-duration D       how long each cell runs but sleepers (default 1s)
 //	-rounds N         rounds of every cell (default 3)
 //	-sleepers N       sleepers per nap, up to 1,000,000 (default 100000)
-//	-nap D            how long each sleeps (default 300ms)
+//	-nap D            how long each sleeps (default 2s: long enough for all
+//	                  to have started before the first wakes, which the
+//	                  memory per sleeper needs)
 //	-json FILE        also write the results as JSON: "machine" and "tasks",
 //	                  one object per row with every column and its rounds
 //

@@ -47,7 +47,10 @@ func addTaskFlags(fs *flag.FlagSet, none bool) *taskFlags {
 	return &taskFlags{
 		workloads: fs.String("tasks", "all", usage),
 		sleepers:  fs.Int("sleepers", 100_000, "tasks asleep at once in the sleep workload"),
-		nap:       fs.Duration("nap", 300*time.Millisecond, "how long each sleeper sleeps"),
+		// Long enough that all 100,000 have started before the first
+		// wakes (starting them took 0.7-1.3 s on a loaded 2-vCPU VM),
+		// or the memory per sleeper cannot be measured.
+		nap: fs.Duration("nap", 2*time.Second, "how long each sleeper sleeps"),
 	}
 }
 

@@ -16,7 +16,7 @@ func TestParseTaskFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(c.workloads, allWorkloads) || c.duration != time.Second || c.rounds != 3 ||
-		c.sleepers != 100_000 || c.nap != 300*time.Millisecond || c.jsonPath != "" {
+		c.sleepers != 100_000 || c.nap != 2*time.Second || c.jsonPath != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 	// The default run measures the same task rows, with its own duration
