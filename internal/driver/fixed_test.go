@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -172,5 +174,36 @@ func TestFixedBufferErrors(t *testing.T) {
 	defer p.Shutdown()
 	if _, err := p.RegisterBuffer(make([]byte, 4096)); !errors.Is(err, errors.ErrUnsupported) {
 		t.Fatalf("portable RegisterBuffer = %v, want errors.ErrUnsupported", err)
+	}
+}
+
+// TestFixedBufferRegisterRacesShutdown: a registration racing Shutdown
+// either succeeds or fails with ErrClosed; neither hangs.
+func TestFixedBufferRegisterRacesShutdown(t *testing.T) {
+	for round := range 50 {
+		d, err := newUring(config{entries: 64, singleIssuer: true})
+		if err != nil {
+			t.Skipf("io_uring unavailable: %v", err)
+		}
+		buf := make([]byte, 4096)
+		done := make(chan error, 1)
+		go func() {
+			_, err := d.RegisterBuffer(buf)
+			done <- err
+		}()
+		if round%2 == 0 {
+			runtime.Gosched()
+		}
+		if err := d.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, ErrClosed) {
+				t.Fatalf("round %d: RegisterBuffer racing Shutdown = %v, want nil or ErrClosed", round, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: RegisterBuffer racing Shutdown hangs", round)
+		}
 	}
 }
