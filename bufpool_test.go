@@ -263,3 +263,72 @@ func TestDirectMisalignedSaysWhy(t *testing.T) {
 		}
 	})
 }
+
+// FuzzBufferPool runs random sequences of Get, TryGet and Put, the Puts of
+// slices cut anywhere in and around the pool's memory, against a model: a
+// buffer is never given out twice, a Put succeeds exactly for a slice that
+// starts where a buffer given out starts, and a refused Put changes
+// nothing.
+func FuzzBufferPool(f *testing.F) {
+	f.Add([]byte{0, 0, 2, 0, 1, 3, 0, 2, 5, 9})
+	f.Add([]byte{1, 1, 1, 2, 0, 0, 2, 1, 7, 2, 2, 200})
+	e, err := New(Options{Workers: 1, Backend: BackendPortable})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { e.Shutdown(context.Background()) })
+	f.Fuzz(func(t *testing.T, prog []byte) {
+		const n = 4
+		p, err := NewBufferPool(e.Context(), BufferAlign, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		mem := p.mem                // the whole arena
+		out := map[uintptr][]byte{} // model: the buffers given out, by start
+		for len(prog) >= 2 {
+			op, arg := prog[0]%3, int(prog[1])
+			prog = prog[2:]
+			switch op {
+			case 0, 1: // Get or TryGet
+				b, ok := p.TryGet()
+				if ok != (len(out) < n) {
+					t.Fatalf("TryGet ok = %v with %d of %d out", ok, len(out), n)
+				}
+				if !ok {
+					continue
+				}
+				a := uintptr(unsafe.Pointer(&b[0]))
+				if out[a] != nil {
+					t.Fatalf("buffer at %#x given out twice", a)
+				}
+				out[a] = b
+			case 2: // Put of a slice starting arg×64 bytes into the arena, of length arg%3 (0, 1 or a buffer)
+				start := arg * 64 % (len(mem) + 64)
+				var s []byte
+				switch {
+				case start >= len(mem):
+					s = make([]byte, 1) // foreign
+				default:
+					s = mem[start:min(start+[]int{0, 1, BufferAlign}[arg%3], len(mem))]
+				}
+				a := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+				want := start < len(mem) && cap(s) > 0 && out[a] != nil
+				err := p.Put(s)
+				if (err == nil) != want {
+					t.Fatalf("Put of a slice at offset %d (given out: %v) = %v", start, out[a] != nil, err)
+				}
+				if err == nil {
+					delete(out, a)
+				} else if !errors.Is(err, ErrForeignBuffer) {
+					t.Fatalf("refused Put = %v, want ErrForeignBuffer", err)
+				}
+			}
+		}
+		for a, b := range out {
+			if err := p.Put(b); err != nil {
+				t.Fatalf("putting back %#x: %v", a, err)
+			}
+		}
+	})
+}
