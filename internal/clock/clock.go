@@ -148,8 +148,10 @@ func (s Scale) Time(ticks int64) time.Time {
 	return s.at.Add(-s.Duration(d))
 }
 
-// Duration is Current().Duration.
-func Duration(ticks int64) time.Duration { return Current().Duration(ticks) }
+// Duration converts a difference of two readings with the latest
+// measurement of the tick's length, as Current().Duration does, without
+// reading the clocks for an anchor that a duration does not use.
+func Duration(ticks int64) time.Duration { return Scale{nsPerTick: rate()}.Duration(ticks) }
 
 // Time is Current().Time.
 func Time(ticks int64) time.Time { return Current().Time(ticks) }
