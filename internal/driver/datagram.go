@@ -20,7 +20,7 @@ func TryRecvFrom(fd int, p []byte, from *unix.RawSockaddrAny) (n int, fromLen ui
 	if len(p) > 0 {
 		buf = unsafe.Pointer(&p[0])
 	}
-	syscall6 := socketSyscall(len(p))
+	syscall6 := nowaitSyscall(len(p))
 	for {
 		fromLen = unix.SizeofSockaddrAny
 		r, _, errno := syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(buf), uintptr(len(p)),
@@ -50,7 +50,7 @@ func TrySendTo(fd int, p []byte, to *unix.RawSockaddrAny, toLen uint32) (n int, 
 	if toLen > 0 {
 		addr = unsafe.Pointer(to)
 	}
-	syscall6 := socketSyscall(len(p))
+	syscall6 := nowaitSyscall(len(p))
 	for {
 		r, _, errno := syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(buf), uintptr(len(p)),
 			unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL, uintptr(addr), uintptr(toLen))
@@ -65,18 +65,6 @@ func TrySendTo(fd int, p []byte, to *unix.RawSockaddrAny, toLen uint32) (n int, 
 		}
 		return 0, errno, true
 	}
-}
-
-// socketSyscall returns how to make a non-blocking socket call moving n
-// bytes. MSG_DONTWAIT makes it return at once, so a small one is made as a
-// raw system call, without the runtime's entersyscall/exitsyscall, as the
-// RWF_NOWAIT file reads are (see nowaitRW); a large copy is announced, so
-// that it does not hold up the P, and a stop-the-world, unseen.
-func socketSyscall(n int) func(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, uintptr, syscall.Errno) {
-	if n <= rawNowaitMax {
-		return unix.RawSyscall6
-	}
-	return unix.Syscall6
 }
 
 // EncodeSockaddr writes sa in its kernel form into raw and returns its

@@ -70,9 +70,24 @@ func (d *portableDriver) WaitAt(ctx context.Context, fd int, p []byte, off int64
 	return d.rw(ctx, fd, p, off, write)
 }
 
-// rawNowaitMax is the largest RWF_NOWAIT transfer made as a raw system
-// call: copying 64 KiB takes a few microseconds.
+// rawNowaitMax is the largest transfer that cannot wait (RWF_NOWAIT,
+// MSG_DONTWAIT) made as a raw system call: copying 64 KiB takes a few
+// microseconds.
 const rawNowaitMax = 64 << 10
+
+// nowaitSyscall returns how to make a system call that cannot wait and
+// moves n bytes. It needs no hand-off of the thread's P: a small one is
+// made as a raw system call, which skips the runtime's
+// entersyscall/exitsyscall bookkeeping (a measurable share of a 4 KiB
+// page-cache read or a 1 KiB socket receive). A large copy is not, so that
+// a long memcpy in the kernel does not hold up the P (and a stop-the-world)
+// unannounced.
+func nowaitSyscall(n int) func(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, uintptr, syscall.Errno) {
+	if n <= rawNowaitMax {
+		return unix.RawSyscall6
+	}
+	return unix.Syscall6
+}
 
 // nowaitRW is one preadv2 or pwritev2 with RWF_NOWAIT. ok is false if the
 // kernel would have had to wait (EAGAIN), or does not support RWF_NOWAIT
@@ -84,15 +99,7 @@ func nowaitRW(fd int, p []byte, off int64, write bool) (n int, err error, ok boo
 	if write {
 		trap = unix.SYS_PWRITEV2
 	}
-	// A call that cannot wait needs no hand-off of the thread's P: a small
-	// one is made as a raw system call, which skips the runtime's
-	// entersyscall/exitsyscall bookkeeping (a measurable share of a 4 KiB
-	// page-cache read). A large copy is not, so that a long memcpy in the
-	// kernel does not hold up the P (and a stop-the-world) unannounced.
-	syscall6 := unix.Syscall6
-	if len(p) <= rawNowaitMax {
-		syscall6 = unix.RawSyscall6
-	}
+	syscall6 := nowaitSyscall(len(p))
 	for {
 		r, _, errno := syscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
 			uintptr(off), uintptr(uint64(off)>>32>>32), unix.RWF_NOWAIT)
