@@ -104,45 +104,34 @@ func (d *uringDriver) rw(ctx context.Context, fd int, p []byte, off int64, write
 		d.countInline(bufHint(p))
 		return n, err
 	}
+	var sqe uring.SQE
 	if d.kind(fd)&kindRegular != 0 {
 		if r := d.fixed.lookup(p); r != nil {
-			return d.runFixed(ctx, fd, p, off, write, r)
+			// p lies in the registered buffer r: a READ_FIXED or
+			// WRITE_FIXED request, and nothing to pin (the registration
+			// keeps the pages pinned, for the kernel and for Go).
+			defer r.refs.Add(-1)
+			opcode := uring.OpReadFixed
+			if write {
+				opcode = uring.OpWriteFixed
+			}
+			sqe.PrepRWFixed(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off), r.slot)
+			d.fixedOps.Add(1)
+			return d.runBuffer(ctx, fd, nil, &sqe, d.acquire)
 		}
 	}
 	opcode := uring.OpRead
 	if write {
 		opcode = uring.OpWrite
 	}
-	var sqe uring.SQE
 	sqe.PrepRW(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off))
 	return d.runBuffer(ctx, fd, p, &sqe, d.acquire)
 }
 
-// runFixed is a read or write of a regular file into p, which lies in the
-// registered buffer r, as a READ_FIXED or WRITE_FIXED request: the
-// registration keeps p's pages pinned, for the kernel and for Go, so the
-// request pins nothing. It drops the reference lookup took on r.
-func (d *uringDriver) runFixed(ctx context.Context, fd int, p []byte, off int64, write bool, r *fixedRegion) (int, error) {
-	defer r.refs.Add(-1)
-	o, idx, err := d.acquire(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer d.slab.release(idx)
-	opcode := uring.OpReadFixed
-	if write {
-		opcode = uring.OpWriteFixed
-	}
-	var sqe uring.SQE
-	sqe.PrepRWFixed(opcode, fd, unsafe.Pointer(&p[0]), uint32(len(p)), uint64(off), r.slot)
-	d.fixedOps.Add(1)
-	res := d.run(ctx, o, idx, int32(fd), &sqe, true)
-	return d.finish(ctx, res)
-}
-
 // runBuffer runs sqe, a read, write, receive or send of p on fd, in a
-// record of its own taken with acquire, with p pinned while the request is in flight; EAGAIN
-// makes the request again (see run).
+// record of its own taken with acquire, with p pinned while the request is
+// in flight (p is nil for a buffer the ring has registered, which needs no
+// pin); EAGAIN makes the request again (see run).
 func (d *uringDriver) runBuffer(ctx context.Context, fd int, p []byte, sqe *uring.SQE,
 	acquire func(context.Context) (*op, uint32, error)) (int, error) {
 	o, idx, err := acquire(ctx)
@@ -150,8 +139,10 @@ func (d *uringDriver) runBuffer(ctx context.Context, fd int, p []byte, sqe *urin
 		return 0, err
 	}
 	defer d.slab.release(idx)
-	o.pin.Pin(&p[0])
-	defer o.pin.Unpin()
+	if p != nil {
+		o.pin.Pin(&p[0])
+		defer o.pin.Unpin()
+	}
 	r := d.run(ctx, o, idx, int32(fd), sqe, true)
 	return d.finish(ctx, r)
 }
