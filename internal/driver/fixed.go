@@ -199,17 +199,6 @@ func (d *uringDriver) onIssuer(fn func() error) error {
 	return <-c.done
 }
 
-// runCalls runs the calls queued for the completion thread, on it.
-func (d *uringDriver) runCalls() {
-	d.mu.Lock()
-	calls := d.calls
-	d.calls = nil
-	d.mu.Unlock()
-	for _, c := range calls {
-		c.done <- c.fn()
-	}
-}
-
 // endCalls fails the calls still queued once the completion thread has
 // stopped, and every later one.
 func (d *uringDriver) endCalls() {

@@ -434,8 +434,9 @@ func (d *uringDriver) loopSingleIssuer() {
 	cancelSent := false // the wake-up read was cancelled for stopping
 	backoff := time.Duration(0)
 	for {
-		d.runCalls()
 		d.mu.Lock()
+		calls := d.calls // run below, with mu released
+		d.calls = nil
 		switch {
 		case !armed && !stopping:
 			if s := d.ring.NextSQE(); s != nil {
@@ -456,11 +457,16 @@ func (d *uringDriver) loopSingleIssuer() {
 		// a submitter that queues more meanwhile wakes us through the
 		// eventfd read (armed, or about to be submitted in this call).
 		var wait uint32
-		if len(d.backlog) == 0 && len(d.calls) == 0 && d.ring.CQReady() == 0 && (armed || toSubmit == 0) {
+		if len(d.backlog) == 0 && d.ring.CQReady() == 0 && (armed || toSubmit == 0) {
 			wait = 1
 			d.sleeping = true
 		}
 		d.mu.Unlock()
+		// Calls queued from now on wake us like a submission: sleeping
+		// is set.
+		for _, c := range calls {
+			c.done <- c.fn()
+		}
 
 		if toSubmit > 0 || wait > 0 || d.ring.SQFlags()&uring.SQCQOverflow != 0 {
 			consumed, err := submitEnter(d.ring, toSubmit, wait, uring.EnterGetEvents)
