@@ -101,11 +101,11 @@ func NewBufferPool(ctx context.Context, size, count int) (*BufferPool, error) {
 // buffers of at most driver.MaxFixedBuffer bytes, or records why it could
 // not.
 func (p *BufferPool) register() {
-	perChunk := max(driver.MaxFixedBuffer/p.size, 1)
 	if p.size > driver.MaxFixedBuffer {
 		p.regErr = fmt.Errorf("executor: buffers of %d bytes are larger than the kernel registers (%d)", p.size, driver.MaxFixedBuffer)
 		return
 	}
+	perChunk := driver.MaxFixedBuffer / p.size
 	for first := 0; first < p.count; first += perChunk {
 		n := min(perChunk, p.count-first)
 		id, err := p.d.RegisterBuffer(p.mem[first*p.size : (first+n)*p.size])
@@ -217,15 +217,13 @@ func (p *BufferPool) Put(buf []byte) error {
 	p.out[i] = false
 	p.nOut--
 	p.free = append(p.free, int32(i))
-	last := p.closed && p.nOut == 0
+	var err error
+	if p.closed && p.nOut == 0 {
+		err = p.unregister() // the last buffer of a closed pool is back
+	}
 	p.mu.Unlock()
 	p.sem.Release(1)
-	if last {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.unregister()
-	}
-	return nil
+	return err
 }
 
 // index returns the number of the buffer that starts where buf does.
