@@ -34,11 +34,7 @@ func TestFixedBufferReadWrite(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newTestUring(t, tc.cfg)
 			ctx := context.Background()
-			path, content := tempFile(t, 64<<10)
-			fd, err := d.Open(ctx, unix.AT_FDCWD, path, unix.O_RDWR, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			fd, content := openTemp(t, d, 64<<10, unix.O_RDWR)
 			defer d.Close(fd)
 
 			backing := make([]byte, 32<<10)
@@ -104,11 +100,7 @@ func TestFixedBufferReadWrite(t *testing.T) {
 func TestFixedBufferConcurrent(t *testing.T) {
 	d := newTestUring(t, config{entries: 64, singleIssuer: true})
 	ctx := context.Background()
-	path, content := tempFile(t, 256<<10)
-	fd, err := d.Open(ctx, unix.AT_FDCWD, path, unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd, content := openTemp(t, d, 256<<10, unix.O_RDONLY)
 	defer d.Close(fd)
 	const readers, block = 16, 4096
 	region := make([]byte, readers*block)

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"os"
 	"runtime"
@@ -114,6 +115,18 @@ func tempFile(t testing.TB, size int) (path string, content []byte) {
 		t.Fatal(err)
 	}
 	return path, content
+}
+
+// openTemp opens a tempFile of size bytes through d with flags; the
+// caller closes fd.
+func openTemp(t testing.TB, d Driver, size, flags int) (fd int, content []byte) {
+	t.Helper()
+	path, content := tempFile(t, size)
+	fd, err := d.Open(context.Background(), unix.AT_FDCWD, path, flags, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fd, content
 }
 
 func isErrno(err error, e syscall.Errno) bool {

@@ -325,11 +325,7 @@ func TestTinyRing(t *testing.T) {
 
 func testTinyRing(t *testing.T, cfg config) {
 	d := newTestUring(t, cfg)
-	path, content := tempFile(t, 64<<10)
-	fd, err := d.Open(context.Background(), unix.AT_FDCWD, path, unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd, content := openTemp(t, d, 64<<10, unix.O_RDONLY)
 	defer d.Close(fd)
 	pr, _ := pipe(t, false)
 	const ops = 2000
@@ -494,11 +490,7 @@ func testSubmitFaults(t *testing.T, cfg config) {
 		}
 	}
 	d := newTestUring(t, cfg)
-	path, content := tempFile(t, 4096)
-	fd, err := d.Open(context.Background(), unix.AT_FDCWD, path, unix.O_RDONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fd, content := openTemp(t, d, 4096, unix.O_RDONLY)
 	defer d.Close(fd)
 	mu.Lock()
 	faults = []error{syscall.EAGAIN, syscall.EBUSY, syscall.ENOMEM, errShort, syscall.EAGAIN}
