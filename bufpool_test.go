@@ -147,29 +147,38 @@ func TestBufferPoolClose(t *testing.T) {
 	})
 }
 
+// openDirect writes content to a temporary file and opens it for reading
+// and writing with O_DIRECT, closed at the end of the test; it skips the
+// test where the file system refuses O_DIRECT.
+func openDirect(t *testing.T, ctx context.Context, content []byte) *File {
+	t.Helper()
+	name := filepath.Join(t.TempDir(), "direct")
+	if err := os.WriteFile(name, content, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(ctx, name, os.O_RDWR|syscall.O_DIRECT, 0)
+	if errors.Is(err, syscall.EINVAL) {
+		t.Skipf("O_DIRECT unsupported here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // TestBufferPoolDirectIO reads and writes an O_DIRECT file through pool
 // buffers from several tasks at once. On the uring backend the reads and
 // writes that go through the ring are fixed-buffer requests.
 func TestBufferPoolDirectIO(t *testing.T) {
 	onBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
-		name := filepath.Join(t.TempDir(), "direct")
 		const blocks = 64
 		want := make([]byte, blocks*BufferAlign)
 		for i := range want {
 			want[i] = byte(i*7 + i/BufferAlign)
 		}
-		if err := os.WriteFile(name, want, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		f, err := OpenFile(ctx, name, os.O_RDWR|syscall.O_DIRECT, 0)
-		if errors.Is(err, syscall.EINVAL) {
-			t.Skipf("O_DIRECT unsupported here: %v", err)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
+		f := openDirect(t, ctx, want)
 		p, err := NewBufferPool(ctx, BufferAlign, 8)
 		if err != nil {
 			t.Fatal(err)
@@ -229,18 +238,7 @@ func TestBufferPoolDirectIO(t *testing.T) {
 func TestDirectMisalignedSaysWhy(t *testing.T) {
 	onBackends(t, 2, func(t *testing.T, e *Executor) {
 		ctx := e.Context()
-		name := filepath.Join(t.TempDir(), "direct")
-		if err := os.WriteFile(name, make([]byte, 4*BufferAlign), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		f, err := OpenFile(ctx, name, os.O_RDWR|syscall.O_DIRECT, 0)
-		if errors.Is(err, syscall.EINVAL) {
-			t.Skipf("O_DIRECT unsupported here: %v", err)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
+		f := openDirect(t, ctx, make([]byte, 4*BufferAlign))
 		p, err := NewBufferPool(ctx, BufferAlign, 1)
 		if err != nil {
 			t.Fatal(err)
