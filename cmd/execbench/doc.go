@@ -178,7 +178,10 @@
 //	            the last slept, and the figure would be too small; "-" and
 //	            a note under the table then (on a loaded machine, use a
 //	            longer -nap)
-//	allocs/task heap allocations per sleeper, and its ratio
+//	allocs/task heap allocations per sleeper in the first nap, and its
+//	            ratio (×): the runtime's per-goroutine structures included
+//	warm        heap allocations per sleeper in the second nap, which
+//	            reuses the goroutines (and what they park on) of the first
 //
 // Its flags are:
 //

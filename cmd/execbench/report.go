@@ -36,11 +36,12 @@ type cellResult struct {
 	LateThreads  int           `json:"lateThreads,omitempty"` // threads whose system calls were counted from a few ms after they started
 
 	// Task cells only.
-	Mallocs    uint64        `json:"mallocs,omitempty"`    // heap allocations (runtime.MemStats.Mallocs) while measuring
-	ColdCPU    time.Duration `json:"coldCPU,omitempty"`    // sleepers: CPU time of the process's first nap (CPU: of the second)
-	InUseBytes int64         `json:"inUseBytes,omitempty"` // sleepers: heap and stacks in use while all sleep
-	BytesWhy   string        `json:"bytesWhy,omitempty"`   // sleepers: why InUseBytes was not measured
-	StartAll   time.Duration `json:"startAll,omitempty"`   // sleepers: from the first start to all asleep
+	Mallocs    uint64        `json:"mallocs,omitempty"`     // heap allocations (runtime.MemStats.Mallocs) while measuring (sleepers: in the first nap)
+	WarmMalloc uint64        `json:"warmMallocs,omitempty"` // sleepers: heap allocations in the second nap
+	ColdCPU    time.Duration `json:"coldCPU,omitempty"`     // sleepers: CPU time of the process's first nap (CPU: of the second)
+	InUseBytes int64         `json:"inUseBytes,omitempty"`  // sleepers: heap and stacks in use while all sleep
+	BytesWhy   string        `json:"bytesWhy,omitempty"`    // sleepers: why InUseBytes was not measured
+	StartAll   time.Duration `json:"startAll,omitempty"`    // sleepers: from the first start to all asleep
 }
 
 // cell is one row of the table and one element of the JSON output. Figures

@@ -60,9 +60,10 @@ type taskCell struct {
 	// them all, from spawning to the last one's end; of its second nap,
 	// and of its first, cold), the time it took to start them all, and the
 	// heap and stacks in use per sleeper while they all sleep (or why not
-	// measured); the memory, allocations and start are the first nap's.
-	// See sleepers.
+	// measured); the memory, allocations and start are the first nap's,
+	// WarmAllocs the allocations per sleeper of the second. See sleepers.
 	Sleepers     int       `json:"sleepers,omitempty"`
+	WarmAllocs   *float64  `json:"warm_allocs_per_task,omitempty"`
 	CPUMsPerNap  *float64  `json:"cpu_ms_per_nap,omitempty"`
 	ColdCPUMs    *float64  `json:"cold_cpu_ms_per_nap,omitempty"`
 	ColdRatio    *float64  `json:"cold_cpu_ratio_to_anchor,omitempty"`
@@ -106,6 +107,7 @@ func newTaskCell(tc taskContender, r cellResult) taskCell {
 			c.ColdCPUMs = ptr(float64(r.ColdCPU.Nanoseconds()) / 1e6)
 		}
 		c.StartMs = ptr(float64(r.StartAll.Microseconds()) / 1e3)
+		c.WarmAllocs = ptr(float64(r.WarmMalloc) / n)
 		if c.BytesWhy = r.BytesWhy; c.BytesWhy == "" {
 			c.BytesPerTask = ptr(float64(r.InUseBytes) / n)
 		}
@@ -202,9 +204,9 @@ func writeTaskTables(w io.Writer, cells []taskCell) error {
 		for _, c := range sleep {
 			n = max(n, c.Sleepers)
 		}
-		const format = "%-20s %-16s %10s %-17s %8s %5s %8s %10s %5s %11s %5s %7s\n"
+		const format = "%-20s %-16s %10s %-17s %8s %5s %8s %10s %5s %11s %5s %5s %7s\n"
 		fmt.Fprintf(&b, format, group(int64(n))+" sleepers", "contender", "CPU ms/nap", "×anchor", "cold ms", "×", "start ms",
-			"bytes/task", "×", "allocs/task", "×", "threads")
+			"bytes/task", "×", "allocs/task", "×", "warm", "threads")
 		why := ""
 		for _, c := range sleep {
 			if c.Unavailable != "" {
@@ -219,7 +221,7 @@ func writeTaskTables(w io.Writer, cells []taskCell) error {
 			}
 			fmt.Fprintf(&b, format, "", c.Name, fixed(c.CPUMsPerNap, 1), withRange(c.Ratio, c.RoundsRatio, 2),
 				fixed(c.ColdCPUMs, 1), fixed(c.ColdRatio, 2), fixed(c.StartMs, 0),
-				bytes, fixed(c.BytesRatio, 2), fixed(c.AllocsPerOp, 2), fixed(c.AllocsRatio, 2), integer(c.Threads))
+				bytes, fixed(c.BytesRatio, 2), fixed(c.AllocsPerOp, 2), fixed(c.AllocsRatio, 2), fixed(c.WarmAllocs, 2), integer(c.Threads))
 		}
 		if why != "" {
 			b.WriteString(why + "\n")

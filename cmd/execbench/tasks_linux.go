@@ -310,7 +310,9 @@ func goWaitGroup(stop *atomic.Bool) int64 {
 // process (the second nap reuses the goroutine structures and stacks of
 // the first, which the runtime keeps, and would count them as in use
 // before it started). The second gives the CPU time of a process that has
-// had sleepers before, as a long-running one has: the row's figure.
+// had sleepers before, as a long-running one has: the row's figure; and
+// its allocations, without those the runtime makes once per goroutine
+// (the goroutine itself, what it parks on) and keeps for reuse.
 //
 // The memory is that of all the sleepers only if all sleep at once: if
 // starting them took the nap or longer, the first may have woken, and
@@ -325,13 +327,17 @@ func sleepers(spec cellSpec, start func(asleep *atomic.Int64, wg *sync.WaitGroup
 	m.stop(&cold)
 	runtime.ReadMemStats(&after)
 
+	var warmBefore, warmAfter runtime.MemStats
+	runtime.ReadMemStats(&warmBefore)
 	m = startMeter()
 	nap(spec, start)
 	m.stop(&r)
+	runtime.ReadMemStats(&warmAfter)
 	r.Ops = int64(spec.Sleepers)
 	r.ColdCPU, r.StartAll = cold.CPU, startAll
 	r.Threads = max(r.Threads, cold.Threads)
 	r.Mallocs = after.Mallocs - before.Mallocs
+	r.WarmMalloc = warmAfter.Mallocs - warmBefore.Mallocs
 	if startAll < spec.Nap {
 		r.InUseBytes = inUse
 	} else {

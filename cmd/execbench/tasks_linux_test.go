@@ -54,6 +54,10 @@ func TestMeasureTask(t *testing.T) {
 		if (tc.key == "join" || tc.key == "spawn" || tc.key == "sleep") && r.Mallocs < uint64(r.Ops)/2 {
 			t.Errorf("%s: %d allocations for %d ops", tc.key, r.Mallocs, r.Ops)
 		}
+		// A warm nap still spawns a task, with its record, per sleeper.
+		if tc.key == "sleep" && r.WarmMalloc < uint64(r.Ops) {
+			t.Errorf("%s: %d allocations in the warm nap of %d sleepers", tc.key, r.WarmMalloc, r.Ops)
+		}
 	}
 }
 
