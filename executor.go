@@ -219,6 +219,14 @@ type IOStats struct {
 	Cancelled uint64 // cancellation requests (contexts, Close, Shutdown)
 	InFlight  uint64 // operations started and not yet completed
 	Fixed     uint64 // reads and writes made into a registered BufferPool buffer (READ_FIXED, WRITE_FIXED)
+
+	// ThreadCPU is the CPU time the file ring's completion thread has run
+	// (0 on the portable backend). That thread alone submits the ring's
+	// requests and delivers their completions, so its time per request
+	// bounds what the ring can carry, whatever the number of cores: when
+	// it grows by nearly a second per second, the ring is saturated and
+	// requests queue (docs/ARCHITECTURE.md, "What one ring can carry").
+	ThreadCPU time.Duration
 }
 
 // IOStats returns the counters of e's I/O driver since it was opened; all
@@ -239,6 +247,7 @@ func (e *Executor) IOStats() IOStats {
 		Cancelled: s.Cancelled,
 		InFlight:  s.InFlight,
 		Fixed:     s.Fixed,
+		ThreadCPU: s.ThreadCPU,
 	}
 }
 

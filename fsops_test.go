@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -299,6 +300,34 @@ func TestFileTruncateAllocateSeek(t *testing.T) {
 		} {
 			if !errors.Is(err, fs.ErrClosed) {
 				t.Errorf("%s after Close = %v, want fs.ErrClosed", what, err)
+			}
+		}
+	})
+}
+
+// TestIOStatsThreadCPU: the completion thread's CPU time grows as it serves
+// path operations through the ring, and the portable backend, which has
+// no such thread, reports none.
+func TestIOStatsThreadCPU(t *testing.T) {
+	onBackends(t, 2, func(t *testing.T, e *Executor) {
+		ctx := e.Context()
+		dir := t.TempDir()
+		before := e.IOStats()
+		for i := range 200 {
+			name := fmt.Sprintf("%s/d%d", dir, i)
+			must(t, Mkdir(ctx, name, 0o700))
+			must(t, Remove(ctx, name))
+		}
+		after := e.IOStats()
+		ring := after.Completed - after.Inline - (before.Completed - before.Inline)
+		switch e.Backend() {
+		case BackendUring:
+			if ring < 400 || after.ThreadCPU <= before.ThreadCPU {
+				t.Errorf("%d operations through the ring; ThreadCPU %v → %v", ring, before.ThreadCPU, after.ThreadCPU)
+			}
+		default:
+			if after.ThreadCPU != 0 {
+				t.Errorf("portable ThreadCPU = %v", after.ThreadCPU)
 			}
 		}
 	})

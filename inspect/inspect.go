@@ -47,7 +47,9 @@ import (
 //   - "/stats.json": e.Stats() as a JSON object, with Backend added, and
 //     IO, e.IOStats() (the I/O driver's operations in flight, completed,
 //     done without the ring, ring entries, fixed-buffer transfers,
-//     cancellations).
+//     cancellations, the completion thread's CPU time). The page shows
+//     the last also per ring operation: its inverse is the most
+//     operations a second the ring can carry.
 func Handler(e *executor.Executor) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -197,7 +197,7 @@ func TestPage(t *testing.T) {
 		`<meta http-equiv="refresh" content="2">`,
 		"1 / 1 busy", "run queue", "old-sleeper", "young-sleeper",
 		"Time queued for a worker", "I/O waits", `<a href="tasks">`,
-		"I/O driver", "in flight", "fixed buffers",
+		"I/O driver", "in flight", "fixed buffers", "completion thread CPU",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the page lacks %q", want)
@@ -225,5 +225,22 @@ func TestPublish(t *testing.T) {
 	}
 	if err := Publish(name, s.e); !errors.Is(err, ErrPublished) {
 		t.Errorf("second Publish: %v; want ErrPublished", err)
+	}
+}
+
+// TestThreadPerOp: the completion thread's CPU per ring operation, and a
+// dash where there is none to divide.
+func TestThreadPerOp(t *testing.T) {
+	for _, c := range []struct {
+		io   executor.IOStats
+		want string
+	}{
+		{executor.IOStats{Completed: 2500, Inline: 500, ThreadCPU: 5 * time.Millisecond}, "2.5µs"},
+		{executor.IOStats{Completed: 500, Inline: 500, ThreadCPU: time.Millisecond}, "-"}, // all inline
+		{executor.IOStats{Completed: 500}, "-"},                                           // portable
+	} {
+		if got := threadPerOp(c.io); got != c.want {
+			t.Errorf("threadPerOp(%+v) = %q, want %q", c.io, got, c.want)
+		}
 	}
 }

@@ -39,6 +39,17 @@ type row struct {
 	Age               time.Duration
 }
 
+// threadPerOp is the completion thread's CPU time per operation that went
+// through the ring, whose inverse bounds the ring's operations a second;
+// "-" before any did, and on the portable backend.
+func threadPerOp(io executor.IOStats) string {
+	ring := io.Completed - io.Inline
+	if ring == 0 || io.ThreadCPU == 0 {
+		return "-"
+	}
+	return age(io.ThreadCPU / time.Duration(ring))
+}
+
 func writePage(w io.Writer, e *executor.Executor, now time.Time) error {
 	st := e.Stats()
 	ts := e.Tasks()
@@ -74,7 +85,8 @@ func writePage(w io.Writer, e *executor.Executor, now time.Time) error {
 }
 
 var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
-	"age": age,
+	"age":         age,
+	"threadPerOp": threadPerOp,
 	"mean": func(ws executor.WaitStat) time.Duration {
 		if ws.Count == 0 {
 			return 0
@@ -164,6 +176,8 @@ a { color: #2563eb; }
 <div class="kpi">{{.IOStats.Enters}}<span>ring entries</span></div>
 <div class="kpi">{{.IOStats.Fixed}}<span>fixed buffers</span></div>
 <div class="kpi">{{.IOStats.Cancelled}}<span>cancellations</span></div>
+<div class="kpi">{{age .IOStats.ThreadCPU}}<span>completion thread CPU</span></div>
+<div class="kpi">{{threadPerOp .IOStats}}<span>of it per ring operation</span></div>
 </div>
 </div>
 <div class="card">

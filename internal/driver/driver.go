@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -95,6 +96,12 @@ type Stats struct {
 	Cancelled uint64 // cancellation requests made (ctx, CancelFD, Shutdown)
 	InFlight  uint64 // operations started and not yet completed
 	Fixed     uint64 // reads and writes made into registered buffers (READ_FIXED, WRITE_FIXED; 0 on portable)
+
+	// ThreadCPU is the CPU time the ring's completion thread has run,
+	// user and system (0 on portable). It alone submits the ring's
+	// requests and delivers their completions, so its time per ring
+	// operation bounds what one ring can carry.
+	ThreadCPU time.Duration
 }
 
 // ErrClosed is returned by a Driver's methods after Shutdown.

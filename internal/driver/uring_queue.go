@@ -369,7 +369,8 @@ func (d *uringDriver) reap(ready chan<- error) {
 		ready <- err
 		return
 	}
-	d.reaperTid.Store(int32(unix.Gettid()))
+	d.startThreadCPU()
+	defer d.endThreadCPU()
 	ready <- nil
 	if d.cfg.singleIssuer {
 		d.loopSingleIssuer()

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/executor-go/executor/internal/uring"
 	"golang.org/x/sys/unix"
@@ -124,8 +125,14 @@ type uringDriver struct {
 	// yet reaped; it never exceeds the CQ size (invariant 3).
 	pending, maxPending atomic.Int64
 
-	reaperTid atomic.Int32 // for tests that signal the completion thread
-	kinds     fdKinds      // see kind
+	reaperTid atomic.Int32 // the completion thread's; for ThreadCPU, and tests that signal it
+	// reaperCPU0 is the completion thread's CPU clock, in nanoseconds, as
+	// the ring was set up: the thread is one the runtime had, which may
+	// have run other goroutines before. reaperCPU is its time since then
+	// as it ended, set before reaperGone: its clock is gone with it.
+	reaperCPU0, reaperCPU atomic.Int64
+	reaperGone            atomic.Bool
+	kinds                 fdKinds // see kind
 
 	// Single issuer: submitters write wakeFd to wake the completion
 	// thread, whose read request on it lands in wakeBuf.
@@ -284,6 +291,52 @@ func (d *uringDriver) Name() string   { return "uring" }
 func (d *uringDriver) Reason() string { return d.reason }
 
 // Stats returns the driver's counters, the socket ring's included.
+// threadCPU returns the CPU time the completion thread has run since the
+// ring was set up: read from its clock while it runs (one clock_gettime,
+// no cost to the thread), as it left it once it has ended, 0 before.
+func (d *uringDriver) threadCPU() time.Duration {
+	tid := d.reaperTid.Load()
+	if tid == 0 {
+		return 0
+	}
+	if !d.reaperGone.Load() {
+		var ts unix.Timespec
+		if unix.ClockGettime(threadClock(int(tid)), &ts) == nil {
+			return time.Duration(max(0, ts.Nano()-d.reaperCPU0.Load()))
+		}
+		// The thread ended meanwhile: it stored its time before it did.
+	}
+	return time.Duration(d.reaperCPU.Load())
+}
+
+// startThreadCPU notes the completion thread's CPU clock once the ring is
+// set up, and makes its time readable. It runs on that thread.
+func (d *uringDriver) startThreadCPU() {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) == nil {
+		d.reaperCPU0.Store(ts.Nano())
+	}
+	d.reaperTid.Store(int32(unix.Gettid()))
+}
+
+// threadClock returns the clock of thread tid's CPU time (of this process),
+// as glibc's pthread_getcpuclockid makes it: CPUCLOCK_SCHED for thread
+// ~tid, with the per-thread bit.
+func threadClock(tid int) int32 {
+	const cpuclockSched, cpuclockPerThread = 2, 4
+	return int32(^tid<<3 | cpuclockSched | cpuclockPerThread)
+}
+
+// endThreadCPU records the completion thread's CPU time as it ends. It
+// runs on that thread.
+func (d *uringDriver) endThreadCPU() {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts) == nil {
+		d.reaperCPU.Store(max(0, ts.Nano()-d.reaperCPU0.Load()))
+	}
+	d.reaperGone.Store(true)
+}
+
 func (d *uringDriver) Stats() Stats {
 	d.mu.Lock()
 	inflight := d.track.inflight
@@ -297,6 +350,7 @@ func (d *uringDriver) Stats() Stats {
 		Cancelled: d.cancelled.Load(),
 		InFlight:  uint64(inflight),
 		Fixed:     d.fixedOps.Load(),
+		ThreadCPU: d.threadCPU(),
 	}
 	if s := d.sock.Load(); s != nil {
 		ss := s.Stats()
