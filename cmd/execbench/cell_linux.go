@@ -172,6 +172,7 @@ func measureExecutor(spec cellSpec, flag int) (cellResult, error) {
 	r.Enters, r.HaveEnters = after.Enters-before.Enters, true
 	r.Inline = after.Inline - before.Inline
 	r.Fixed = after.Fixed - before.Fixed
+	r.ThreadCPU = after.ThreadCPU - before.ThreadCPU
 	return r, err
 }
 

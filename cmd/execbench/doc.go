@@ -64,6 +64,10 @@
 //	×fio        ops/s divided by fio's, likewise
 //	CPU µs/op   user+system CPU time of the whole process during the cell,
 //	            divided by the reads (fio: its own usr_cpu+sys_cpu)
+//	ring µs/op  CPU time of the executor's completion thread per read
+//	            (IOStats.ThreadCPU; uring and pool): its inverse bounds the
+//	            reads a second one ring can carry, whatever the cores
+//	            ("-" for the others, which have no such thread)
 //	enters/op   io_uring_enter system calls per read (executor's IOStats;
 //	            0 for os.File, which makes none; "-" for fio)
 //	rw sc/op    read and write system calls per read, all threads of the

@@ -19,9 +19,10 @@ type cellResult struct {
 	HaveCPU     bool          `json:"haveCPU"`
 	Enters      uint64        `json:"enters"` // io_uring_enter calls
 	HaveEnters  bool          `json:"haveEnters"`
-	Inline      uint64        `json:"inline"`  // executor reads completed without the ring
-	Fixed       uint64        `json:"fixed"`   // executor reads made into a registered buffer (READ_FIXED)
-	RWCalls     uint64        `json:"rwCalls"` // read and write system calls of the process (rwCalls)
+	Inline      uint64        `json:"inline"`              // executor reads completed without the ring
+	Fixed       uint64        `json:"fixed"`               // executor reads made into a registered buffer (READ_FIXED)
+	ThreadCPU   time.Duration `json:"threadCPU,omitempty"` // CPU time of the executor's completion thread (IOStats.ThreadCPU)
+	RWCalls     uint64        `json:"rwCalls"`             // read and write system calls of the process (rwCalls)
 	HaveRWCalls bool          `json:"haveRWCalls"`
 	Threads     int           `json:"threads"` // peak OS threads; 0: not measured
 	Backend     string        `json:"backend,omitempty"`
@@ -59,9 +60,10 @@ type cell struct {
 	VsFio        *float64 `json:"ratio_to_fio"`
 	CPUPerOp     *float64 `json:"cpu_us_per_op"`
 	EntersPerOp  *float64 `json:"io_uring_enter_per_op"`
-	RWCallsPerOp *float64 `json:"rw_syscalls_per_op"`      // read and write system calls (syscr+syscw)
-	InlinePerOp  *float64 `json:"inline_per_op,omitempty"` // executor: reads done without the ring
-	FixedPerOp   *float64 `json:"fixed_per_op,omitempty"`  // pool: reads made into a registered buffer
+	RWCallsPerOp *float64 `json:"rw_syscalls_per_op"`              // read and write system calls (syscr+syscw)
+	InlinePerOp  *float64 `json:"inline_per_op,omitempty"`         // executor: reads done without the ring
+	FixedPerOp   *float64 `json:"fixed_per_op,omitempty"`          // pool: reads made into a registered buffer
+	ThreadPerOp  *float64 `json:"ring_thread_us_per_op,omitempty"` // uring, pool: the completion thread's CPU µs per read
 	Threads      *int     `json:"os_threads"`
 	Backend      string   `json:"backend,omitempty"`
 	Unavailable  string   `json:"unavailable,omitempty"` // why the cell has no figures
@@ -118,6 +120,9 @@ func newCell(mode string, depth int, contender string, r cellResult) cell {
 	if contender == "pool" {
 		c.FixedPerOp = ptr(float64(r.Fixed) / ops)
 	}
+	if contender == "uring" || contender == "pool" {
+		c.ThreadPerOp = ptr(float64(r.ThreadCPU.Nanoseconds()) / 1e3 / ops)
+	}
 	if r.Threads > 0 {
 		c.Threads = ptr(r.Threads)
 	}
@@ -169,8 +174,8 @@ func fileRate(c cell) float64 { return c.OpsPerSec }
 // shows the range of its rounds beside it.
 func writeTable(w io.Writer, cells []cell) error {
 	var b strings.Builder
-	const format = "%-10s %5s  %-18s %11s %-16s %-16s %9s %9s %10s %7s\n"
-	fmt.Fprintf(&b, format, "mode", "depth", "contender", "ops/s", "×os.File", "×fio", "CPU µs/op", "enters/op", "rw sc/op", "threads")
+	const format = "%-10s %5s  %-18s %11s %-16s %-16s %9s %10s %9s %10s %7s\n"
+	fmt.Fprintf(&b, format, "mode", "depth", "contender", "ops/s", "×os.File", "×fio", "CPU µs/op", "ring µs/op", "enters/op", "rw sc/op", "threads")
 	for i, c := range cells {
 		if i > 0 && (c.Mode != cells[i-1].Mode || c.Depth != cells[i-1].Depth) {
 			b.WriteByte('\n')
@@ -181,7 +186,7 @@ func writeTable(w io.Writer, cells []cell) error {
 		}
 		fmt.Fprintf(&b, format, modeNames[c.Mode], strconv.Itoa(c.Depth), c.Name, group(int64(math.Round(c.OpsPerSec))),
 			withRange(c.VsOS, c.RoundsVsOS, 2), withRange(c.VsFio, c.RoundsVsFio, 2),
-			fixed(c.CPUPerOp, 1), fixed(c.EntersPerOp, 3), fixed(c.RWCallsPerOp, 2), integer(c.Threads))
+			fixed(c.CPUPerOp, 1), fixed(c.ThreadPerOp, 2), fixed(c.EntersPerOp, 3), fixed(c.RWCallsPerOp, 2), integer(c.Threads))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

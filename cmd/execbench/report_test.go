@@ -19,8 +19,10 @@ func sampleCells() []cell {
 	r := func(ops int64, cpu time.Duration, enters uint64, threads int) cellResult {
 		return cellResult{Ops: ops, Elapsed: time.Second, CPU: cpu, HaveCPU: true, Enters: enters, HaveEnters: true, Threads: threads}
 	}
+	ring := r(90000, 900*time.Millisecond, 9000, 6)
+	ring.ThreadCPU = 180 * time.Millisecond
 	cells := []cell{
-		newCell("direct", 32, "uring", r(90000, 900*time.Millisecond, 9000, 6)),
+		newCell("direct", 32, "uring", ring),
 		newCell("direct", 32, "portable", r(45000, 450*time.Millisecond, 0, 36)),
 		newCell("direct", 32, "os", r(45000, 900*time.Millisecond, 0, 35)),
 		newCell("direct", 32, "fio", cellResult{Ops: 100000, Elapsed: time.Second, CPU: 500 * time.Millisecond, HaveCPU: true}),
@@ -54,10 +56,10 @@ func TestNewCellAndRatios(t *testing.T) {
 	cells := sampleCells()
 	u := cells[0]
 	if u.OpsPerSec != 90000 || !near(u.VsOS, 2) || !near(u.VsFio, 0.9) || !near(u.CPUPerOp, 10) ||
-		!near(u.EntersPerOp, 0.1) || u.Threads == nil || *u.Threads != 6 || u.Name != "executor(uring)" {
+		!near(u.EntersPerOp, 0.1) || !near(u.ThreadPerOp, 2) || u.Threads == nil || *u.Threads != 6 || u.Name != "executor(uring)" {
 		t.Errorf("uring direct 32: %+v", u)
 	}
-	if o := cells[2]; !near(o.VsOS, 1) || !near(o.VsFio, 0.45) || !near(o.EntersPerOp, 0) {
+	if o := cells[2]; !near(o.VsOS, 1) || !near(o.VsFio, 0.45) || !near(o.EntersPerOp, 0) || o.ThreadPerOp != nil {
 		t.Errorf("os direct 32: %+v", o)
 	}
 	if f := cells[3]; !near(f.VsFio, 1) || !near(f.CPUPerOp, 5) || f.EntersPerOp != nil || f.Threads != nil {
@@ -86,13 +88,13 @@ func TestWriteTable(t *testing.T) {
 	if len(lines) != 1+4+1+4 {
 		t.Fatalf("%d lines, want a header, two groups of 4 and a blank line between", len(lines))
 	}
-	for _, h := range []string{"ops/s", "×os.File", "×fio", "CPU µs/op", "enters/op", "threads"} {
+	for _, h := range []string{"ops/s", "×os.File", "×fio", "CPU µs/op", "ring µs/op", "enters/op", "threads"} {
 		if !strings.Contains(lines[0], h) {
 			t.Errorf("header %q lacks %q", lines[0], h)
 		}
 	}
 	for i, want := range map[int][]string{
-		1: {"O_DIRECT", "32", "executor(uring)", "90,000", "2.00", "0.90", "10.0", "0.100", "6"},
+		1: {"O_DIRECT", "32", "executor(uring)", "90,000", "2.00", "0.90", "10.0", "2.00", "0.100", "6"},
 		4: {"fio", "100,000", "2.22", "1.00", "5.0", "-"},
 		5: {},
 		7: {"page cache", "executor(portable)", "-", "io_uring refused: nope"},
