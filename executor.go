@@ -221,7 +221,8 @@ type IOStats struct {
 	Fixed     uint64 // reads and writes made into a registered BufferPool buffer (READ_FIXED, WRITE_FIXED)
 
 	// ThreadCPU is the CPU time the file ring's completion thread has run
-	// (0 on the portable backend). That thread alone submits the ring's
+	// since the ring was set up (0 on the portable backend, and where the
+	// kernel refuses to read another thread's clock). That thread alone submits the ring's
 	// requests and delivers their completions, so its time per request
 	// bounds what the ring can carry, whatever the number of cores: when
 	// it grows by nearly a second per second, the ring is saturated and
