@@ -222,11 +222,12 @@ type IOStats struct {
 
 	// ThreadCPU is the CPU time the file ring's completion thread has run
 	// since the ring was set up (0 on the portable backend, and where the
-	// kernel refuses to read another thread's clock). That thread alone submits the ring's
-	// requests and delivers their completions, so its time per request
-	// bounds what the ring can carry, whatever the number of cores: when
-	// it grows by nearly a second per second, the ring is saturated and
-	// requests queue (docs/ARCHITECTURE.md, "What one ring can carry").
+	// kernel refuses to read another thread's clock). That thread alone
+	// submits the ring's requests and delivers their completions, so its
+	// time per request bounds what the ring can carry, whatever the number
+	// of cores: when it grows by nearly a second per second, the ring is
+	// saturated and requests queue (docs/ARCHITECTURE.md, "What one ring
+	// can carry").
 	ThreadCPU time.Duration
 }
 

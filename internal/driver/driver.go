@@ -97,8 +97,9 @@ type Stats struct {
 	InFlight  uint64 // operations started and not yet completed
 	Fixed     uint64 // reads and writes made into registered buffers (READ_FIXED, WRITE_FIXED; 0 on portable)
 
-	// ThreadCPU is the CPU time the ring's completion thread has run,
-	// user and system (0 on portable). It alone submits the ring's
+	// ThreadCPU is the CPU time the ring's completion thread has run since
+	// the ring was set up, user and system (0 on portable, and where the
+	// thread's clock cannot be read). It alone submits the ring's
 	// requests and delivers their completions, so its time per ring
 	// operation bounds what one ring can carry.
 	ThreadCPU time.Duration

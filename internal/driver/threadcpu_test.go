@@ -32,7 +32,8 @@ func TestThreadClock(t *testing.T) {
 
 // TestThreadCPU checks Stats.ThreadCPU: it grows while the completion
 // thread serves requests, stays within the process's CPU time, and keeps
-// its last value once the thread has ended.
+// its last value once the thread has stopped serving the ring (the runtime
+// may then run other goroutines on it).
 func TestThreadCPU(t *testing.T) {
 	cfg := defaultConfig
 	cfg.nowait, cfg.blocking = false, false // every read through the ring

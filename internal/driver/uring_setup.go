@@ -129,7 +129,7 @@ type uringDriver struct {
 	// reaperCPU0 is the completion thread's CPU clock, in nanoseconds, as
 	// the ring was set up: the thread is one the runtime had, which may
 	// have run other goroutines before. reaperCPU is its time since then
-	// as it ended, set before reaperGone: its clock is gone with it.
+	// as it stopped serving the ring, set before reaperGone (threadCPU).
 	reaperCPU0, reaperCPU atomic.Int64
 	reaperGone            atomic.Bool
 	kinds                 fdKinds // see kind
@@ -290,10 +290,12 @@ func (d *uringDriver) setup() error {
 func (d *uringDriver) Name() string   { return "uring" }
 func (d *uringDriver) Reason() string { return d.reason }
 
-// Stats returns the driver's counters, the socket ring's included.
 // threadCPU returns the CPU time the completion thread has run since the
-// ring was set up: read from its clock while it runs (one clock_gettime,
-// no cost to the thread), as it left it once it has ended, 0 before.
+// ring was set up: read from its clock while it serves the ring (one
+// clock_gettime, no cost to the thread), as it left it once it has
+// stopped, 0 before it started. The thread goes back to the runtime when
+// it stops, to run other goroutines: a clock read that may have come after
+// that (reaperGone set by then) is not used.
 func (d *uringDriver) threadCPU() time.Duration {
 	tid := d.reaperTid.Load()
 	if tid == 0 {
@@ -301,10 +303,9 @@ func (d *uringDriver) threadCPU() time.Duration {
 	}
 	if !d.reaperGone.Load() {
 		var ts unix.Timespec
-		if unix.ClockGettime(threadClock(int(tid)), &ts) == nil {
+		if unix.ClockGettime(threadClock(int(tid)), &ts) == nil && !d.reaperGone.Load() {
 			return time.Duration(max(0, ts.Nano()-d.reaperCPU0.Load()))
 		}
-		// The thread ended meanwhile: it stored its time before it did.
 	}
 	return time.Duration(d.reaperCPU.Load())
 }
@@ -327,7 +328,8 @@ func threadClock(tid int) int32 {
 	return int32(^tid<<3 | cpuclockSched | cpuclockPerThread)
 }
 
-// endThreadCPU records the completion thread's CPU time as it ends. It
+// endThreadCPU records the completion thread's CPU time as it stops
+// serving the ring, before the runtime may give the thread other work. It
 // runs on that thread.
 func (d *uringDriver) endThreadCPU() {
 	var ts unix.Timespec
@@ -337,6 +339,7 @@ func (d *uringDriver) endThreadCPU() {
 	d.reaperGone.Store(true)
 }
 
+// Stats returns the driver's counters, the socket ring's included.
 func (d *uringDriver) Stats() Stats {
 	d.mu.Lock()
 	inflight := d.track.inflight
