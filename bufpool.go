@@ -54,7 +54,6 @@ type BufferPool struct {
 	mu     sync.Mutex
 	free   []int32 // indices of buffers not given out
 	out    []bool  // buffers given out
-	nOut   int
 	closed bool
 
 	d      driver.Driver
@@ -196,7 +195,6 @@ func (p *BufferPool) take() ([]byte, error) {
 	i := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
 	p.out[i] = true
-	p.nOut++
 	p.mu.Unlock()
 	return p.mem[int(i)*p.size : (int(i)+1)*p.size : (int(i)+1)*p.size], nil
 }
@@ -215,10 +213,9 @@ func (p *BufferPool) Put(buf []byte) error {
 		return fmt.Errorf("executor: BufferPool.Put of %d bytes at %p: %w", len(buf), unsafe.SliceData(buf), ErrForeignBuffer)
 	}
 	p.out[i] = false
-	p.nOut--
 	p.free = append(p.free, int32(i))
 	var err error
-	if p.closed && p.nOut == 0 {
+	if p.closed && len(p.free) == p.count {
 		err = p.unregister() // the last buffer of a closed pool is back
 	}
 	p.mu.Unlock()
@@ -237,9 +234,9 @@ func (p *BufferPool) index(buf []byte) (int, bool) {
 }
 
 // Close closes the pool: Get and TryGet fail from now on, and the Gets
-// waiting for a buffer return. The pool's registration with the kernel ends once every
-// buffer given out has been put back (at once if none is out); until then
-// those buffers keep working as before. Close is idempotent; it returns
+// waiting for a buffer return. The pool's registration with the kernel
+// ends once every buffer given out has been put back (at once if none is
+// out); until then those buffers keep working as before. Close is idempotent; it returns
 // an error only if the kernel refused to drop the registration.
 func (p *BufferPool) Close() error {
 	p.mu.Lock()
@@ -249,7 +246,7 @@ func (p *BufferPool) Close() error {
 	}
 	p.closed = true
 	p.closeDone()
-	if p.nOut == 0 {
+	if len(p.free) == p.count { // no buffer is given out
 		return p.unregister()
 	}
 	return nil
