@@ -13,9 +13,9 @@ import (
 //
 // A sleeping task's goroutine is parked until its worker is handed to it:
 // when its time comes, the timer queues the task for a worker
-// (sched.Scheduler.ReadyAll, a batch at a time) without waking it, so a task that finds every worker
-// busy is woken once, not woken by a timer and then put to sleep again in
-// the run queue. The heap holds its entries by value: a Sleep costs no
+// (sched.Scheduler.ReadyAll, a batch at a time) without waking it, so a
+// task that finds every worker busy is woken once, not woken by a timer
+// and then put to sleep again in the run queue. The heap holds its entries by value: a Sleep costs no
 // allocation (once the heap has grown) and no goroutine.
 type sleepers struct {
 	// firing serializes fire, which a Reset may run twice at once: the

@@ -201,10 +201,10 @@ func measureOS(spec cellSpec, flag int) (cellResult, error) {
 	return r, err
 }
 
-// drive runs a cell: it starts spec.Depth readers with start, reader i
-// reading into bufs[i], which returns
-// a function that waits for the reader and returns its count, stops them
-// after spec.Duration, and measures around them.
+// drive runs a cell: it starts spec.Depth readers with start (reader i
+// reads into bufs[i]), which returns a function that waits for the reader
+// and returns its count, stops them after spec.Duration, and measures
+// around them.
 func drive(spec cellSpec, r *cellResult, bufs [][]byte, start func(i int, buf []byte, stop *atomic.Bool) (wait func() (int64, error))) error {
 	var stop atomic.Bool
 	m := startMeter()

@@ -284,8 +284,6 @@ func thisHost() host {
 	}
 }
 
-// probeBackend opens an executor's I/O driver on backend b and returns the
-// backend's name ("" if it could not be opened) and why.
 // executorBackend is the executor backend of an executor contender.
 func executorBackend(contender string) string {
 	if contender == "pool" {
@@ -294,6 +292,8 @@ func executorBackend(contender string) string {
 	return contender
 }
 
+// probeBackend opens an executor's I/O driver on backend b and returns the
+// backend's name ("" if it could not be opened) and why.
 func probeBackend(b string) (name, reason string) {
 	e, err := executor.New(executor.Options{Backend: b})
 	if err != nil {

@@ -100,8 +100,8 @@ func (t *fixedTable) publishLocked() {
 // UnregisterBuffer(id), reads and writes of regular files through the ring
 // whose buffer lies within p are made as READ_FIXED and WRITE_FIXED. The
 // driver keeps p allocated until then. The caller does not register memory
-// that overlaps a registered buffer. Errors: ErrNoFixedSlot, ErrClosed, or the kernel's
-// (ENOMEM when the memory cannot be locked, RLIMIT_MEMLOCK).
+// that overlaps a registered buffer. Errors: ErrNoFixedSlot, ErrClosed, or
+// the kernel's (ENOMEM when the memory cannot be locked, RLIMIT_MEMLOCK).
 func (d *uringDriver) RegisterBuffer(p []byte) (id int, err error) {
 	if len(p) == 0 || len(p) > MaxFixedBuffer {
 		return -1, fmt.Errorf("driver: a fixed buffer of %d bytes: want 1 to %d", len(p), MaxFixedBuffer)
